@@ -1,0 +1,1 @@
+"""tap-discord: a Singer tap for Discord built on the Meltano Singer SDK."""
