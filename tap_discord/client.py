@@ -1,0 +1,225 @@
+"""The Discord base stream: URL, authentication, headers, retries and error mapping.
+
+Every request of every stream goes through `DiscordStream`: its session carries the
+tap's shared rate limiter (see `ratelimit.py`), its responses are mapped to what the
+user has to do (`validate_response`), and transient failures are retried with the
+SDK's backoff hooks.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+
+import backoff
+import requests
+from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.streams import RESTStream
+
+from tap_discord.errors import (
+    AuthenticationError,
+    RequestFailedError,
+    ResourceSkippedError,
+)
+from tap_discord.responses import error_code, response_json
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Generator, Iterable
+
+    from singer_sdk.helpers.types import Context
+
+    from tap_discord.tap import TapDiscord
+
+RETRY_BASE_SECONDS = 0.5
+RETRY_MAX_WAIT_SECONDS = 30.0
+
+#: Why Discord says no, by JSON error code, when a stream has nothing more specific.
+DEFAULT_FORBIDDEN_REASONS: dict[int | None, str] = {
+    50001: "Missing Access (50001): the bot cannot see this resource",
+    50013: "Missing Permissions (50013): the bot lacks a permission for this resource",
+}
+NOT_FOUND_REASONS: dict[int | None, str] = {
+    10003: "Unknown Channel (10003): it was deleted or is not visible",
+    10004: "Unknown Guild (10004): the bot is not in this guild, or it was deleted",
+    10008: "Unknown Message (10008): it was deleted",
+}
+
+
+class DiscordStream(RESTStream[t.Any]):
+    """Base class of every Discord stream."""
+
+    records_jsonpath = "$[*]"
+    #: Reasons shown in the skip warning for a 403, by Discord error code (stream-specific).
+    forbidden_reasons: t.ClassVar[dict[int | None, str]] = {}
+
+    @property
+    def discord_tap(self) -> TapDiscord:
+        """The tap that owns the shared limiter, authenticator and caches."""
+        return t.cast("TapDiscord", self._tap)
+
+    @property
+    def url_base(self) -> str:
+        """Discord's API root (or the emulator's, for tests and the demo)."""
+        return self.discord_tap.api_url
+
+    @property
+    def authenticator(self) -> requests.auth.AuthBase:
+        """One authenticator per tap run, shared by every stream."""
+        return self.discord_tap.authenticator
+
+    @property
+    def http_headers(self) -> dict[str, str]:
+        """Discord asks for `User-Agent: DiscordBot (url, version)` and may block others."""
+        return {"User-Agent": self.discord_tap.user_agent}
+
+    @property
+    def timeout(self) -> int:
+        """Seconds before a request is abandoned and retried (setting `request_timeout`)."""
+        return int(self.config.get("request_timeout", 30))
+
+    @property
+    def requests_session(self) -> requests.Session:
+        """The stream's session, with the tap's rate-limited adapter mounted once."""
+        session = super().requests_session
+        self.discord_tap.mount_rate_limiter(session)
+        return session
+
+    # Responses --------------------------------------------------------------------
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Map a response to retry, skip, or a fatal one-line error."""
+        status = response.status_code
+        if 200 <= status < 300:
+            self._require_json(response)
+            return
+        path = response.request.path_url.split("?", 1)[0] if response.request else "?"
+        code, message = error_code(response)
+        if status == 429 or status >= 500:
+            raise RetriableAPIError(f"{status} {message or response.reason} on {path}", response)
+        if status == 401:
+            raise AuthenticationError(self.unauthorized_message(path))
+        if status == 403:
+            reason = self.forbidden_reasons.get(code) or DEFAULT_FORBIDDEN_REASONS.get(
+                code, f"403 Forbidden ({code}): {message}"
+            )
+            raise ResourceSkippedError(path, reason, status=status, code=code)
+        if status == 404:
+            reason = NOT_FOUND_REASONS.get(code, f"404 Not Found ({code}): {message}")
+            raise ResourceSkippedError(path, reason, status=status, code=code)
+        raise RequestFailedError(
+            f"Discord refused GET {path} with {status} ({code}): {message}. "
+            "This is a bug in tap-discord or a changed API; please report it."
+        )
+
+    def unauthorized_message(self, path: str) -> str:
+        """The one line shown when Discord answers 401: the credentials are wrong."""
+        return self.discord_tap.unauthorized_message(path)
+
+    def _require_json(self, response: requests.Response) -> None:
+        """Turn a 2xx with a truncated or HTML body into a retry."""
+        try:
+            response_json(response)
+        except requests.RequestException as exc:
+            raise RetriableAPIError(str(exc), response) from exc
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict]:
+        """Yield the records of a page; bare JSON arrays need no JSONPath walk."""
+        body = response_json(response)
+        if self.records_jsonpath == "$[*]" and isinstance(body, list):
+            yield from body
+        else:
+            yield from super().parse_response(response)
+
+    # Retries --------------------------------------------------------------------------
+
+    def backoff_max_tries(self) -> int:
+        """How many attempts a request gets before the run fails (setting `max_retries`)."""
+        return int(self.config.get("max_retries", 8)) + 1
+
+    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
+        """Exponential waits for failures; no extra wait for a 429.
+
+        A 429 has already paused its bucket (or every request, if global) in the rate
+        limiter, which makes the retry wait exactly `retry_after` before it is sent.
+        """
+        expo = backoff.expo(base=2, factor=RETRY_BASE_SECONDS, max_value=RETRY_MAX_WAIT_SECONDS)
+        next(expo)
+        exception = yield 0.0
+        while True:
+            if _is_rate_limited(exception):
+                exception = yield 0.0
+            else:
+                exception = yield float(next(expo) or 0.0)
+
+    def backoff_jitter(self, value: float) -> float:
+        """Full jitter: spreads retries of parallel workers apart."""
+        return float(backoff.full_jitter(value)) if value else 0.0
+
+    def backoff_handler(self, details: t.Mapping[str, t.Any]) -> None:
+        """Log a retry (INFO when the wait is long enough to notice) without the request."""
+        exception = details.get("exception")
+        wait = float(details.get("wait") or 0.0)
+        level = logging.INFO if wait >= 1.0 or not _is_rate_limited(exception) else logging.DEBUG
+        self.logger.log(
+            level,
+            "Retrying %s in %.1f s after try %d: %s",
+            self.path,
+            wait,
+            details.get("tries", 0),
+            _describe_failure(exception),
+        )
+
+    def request_decorator(
+        self, func: Callable[..., requests.Response]
+    ) -> Callable[..., requests.Response]:
+        """Retry with the SDK's backoff, then fail with one line naming the URL path."""
+        retrying = super().request_decorator(func)
+        tries = self.backoff_max_tries()
+
+        def send(prepared: requests.PreparedRequest, context: Context | None) -> requests.Response:
+            try:
+                return retrying(prepared, context)
+            except (RetriableAPIError, requests.RequestException, ConnectionResetError) as exc:
+                path = (prepared.path_url or "").split("?", 1)[0]
+                raise RequestFailedError(
+                    f"{prepared.method} {path} still failed after {tries} tries "
+                    f"(last: {_describe_failure(exc)}); Discord may be having trouble, "
+                    "rerun later (the next run resumes from the saved state)"
+                ) from exc
+
+        return send
+
+    # Records --------------------------------------------------------------------------
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Read the stream, skipping (with one warning) what Discord will not show us."""
+        try:
+            yield from self.request_records(context)
+        except ResourceSkippedError as exc:
+            self.warn_skipped(exc, context)
+
+    def warn_skipped(self, exc: ResourceSkippedError, context: Context | None) -> None:
+        """One WARNING naming the stream, the resource and the missing permission."""
+        where = ", ".join(f"{k}={v}" for k, v in (context or {}).items())
+        self.logger.warning(
+            "Skipping %s%s (%s): %s", self.name, f" for {where}" if where else "",
+            exc.resource, exc.reason,
+        )
+
+
+def _is_rate_limited(exception: object) -> bool:
+    """Tell a 429 apart from other retriable failures."""
+    response = getattr(exception, "response", None)
+    return response is not None and getattr(response, "status_code", None) == 429
+
+
+def _describe_failure(exception: object) -> str:
+    """A short, secret-free description of why a try failed."""
+    response = getattr(exception, "response", None)
+    if isinstance(exception, RetriableAPIError) and response is not None:
+        return f"{response.status_code} {response.reason or ''}".strip()
+    if isinstance(exception, requests.Timeout):
+        return "timed out"
+    if isinstance(exception, requests.ConnectionError | ConnectionResetError):
+        return "connection dropped"
+    return type(exception).__name__

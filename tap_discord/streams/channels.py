@@ -1,0 +1,161 @@
+"""Guild channels and threads (active and archived).
+
+Both lists are read once per guild and run and cached on the tap, because the
+messages stream walks the same channels and threads: reading them twice would cost
+requests (archived threads take two per channel) and invalid requests for channels
+the bot cannot see.
+"""
+
+from __future__ import annotations
+
+import copy
+import typing as t
+
+from tap_discord import schemas
+from tap_discord.errors import ResourceSkippedError
+from tap_discord.pagination import HasMoreTimestampPaginator
+from tap_discord.responses import response_json
+from tap_discord.streams.guilds import GuildChildStream
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import requests
+    from singer_sdk.helpers.types import Context
+
+#: Channel types whose archived threads can be listed: text, announcement, forum, media.
+THREAD_PARENT_TYPES = frozenset({0, 5, 15, 16})
+ARCHIVED_PAGE_SIZE = 100
+
+
+def by_id(item: dict[str, t.Any]) -> int:
+    """Sort key: snowflakes as integers."""
+    return int(item["id"])
+
+
+class ChannelsStream(GuildChildStream):
+    """`GET /guilds/{id}/channels`: every guild channel (threads are their own stream)."""
+
+    name = "channels"
+    path = "/guilds/{guild_id}/channels"
+    primary_keys = ("id",)
+    schema = schemas.CHANNELS_SCHEMA
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Emit copies of the cached list, so SDK edits never reach the cache."""
+        guild_id = str((context or {})["guild_id"])
+        yield from copy.deepcopy(self.guild_channels(guild_id))
+
+    def guild_channels(self, guild_id: str) -> list[dict[str, t.Any]]:
+        """The guild's channels, ordered by id, read at most once per run."""
+        key = ("channels", guild_id)
+        if key not in self.discord_tap.cache:
+            records = super().get_records({"guild_id": guild_id})
+            self.discord_tap.cache[key] = sorted(records, key=by_id)
+        return self.discord_tap.cache[key]
+
+
+class ThreadsStream(GuildChildStream):
+    """Active threads of the guild, plus archived public and private threads per channel.
+
+    A thread can move from active to archived between two calls, so threads are
+    de-duplicated by id. Forum and media posts are threads too.
+    """
+
+    name = "threads"
+    path = "/guilds/{guild_id}/threads/active"
+    primary_keys = ("id",)
+    schema = schemas.THREADS_SCHEMA
+    forbidden_reasons: t.ClassVar[dict[int | None, str]] = {
+        50013: "Missing Permissions (50013): private archived threads need the Manage "
+        "Threads permission",
+    }
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Emit copies of the cached list."""
+        guild_id = str((context or {})["guild_id"])
+        yield from copy.deepcopy(self.guild_threads(guild_id))
+
+    def guild_threads(self, guild_id: str) -> list[dict[str, t.Any]]:
+        """Every thread of the guild the bot can list, by id, read at most once per run."""
+        key = ("threads", guild_id)
+        if key not in self.discord_tap.cache:
+            self.discord_tap.cache[key] = self._list_threads(guild_id)
+        return self.discord_tap.cache[key]
+
+    def _list_threads(self, guild_id: str) -> list[dict[str, t.Any]]:
+        """Active threads, then archived ones per parent channel, de-duplicated."""
+        found: dict[str, dict[str, t.Any]] = {}
+        for thread in self._read({"guild_id": guild_id}):
+            found[str(thread["id"])] = thread
+        if self.config.get("include_archived_threads", True):
+            for thread in self._archived_threads(guild_id):
+                found.setdefault(str(thread["id"]), thread)
+        return sorted(found.values(), key=by_id)
+
+    def _archived_threads(self, guild_id: str) -> Iterable[dict[str, t.Any]]:
+        """Public, then private (if allowed) archived threads of each parent channel."""
+        channels_stream = t.cast("ChannelsStream", self.discord_tap.streams["channels"])
+        unreadable = self.discord_tap.unreadable_channels
+        private_allowed = True
+        for channel in channels_stream.guild_channels(guild_id):
+            channel_id = str(channel["id"])
+            if channel.get("type") not in THREAD_PARENT_TYPES or channel_id in unreadable:
+                continue
+            context = {"guild_id": guild_id, "channel_id": channel_id, "scope": "public"}
+            try:
+                yield from self.request_records(context)
+            except ResourceSkippedError as exc:
+                unreadable.add(channel_id)
+                self.warn_skipped(exc, context)
+                continue
+            if not private_allowed:
+                continue
+            context = {**context, "scope": "private"}
+            try:
+                yield from self.request_records(context)
+            except ResourceSkippedError as exc:
+                self.warn_skipped(exc, context)
+                if exc.code == 50001:
+                    unreadable.add(channel_id)
+                else:
+                    private_allowed = False
+                    self.logger.warning(
+                        "Not listing private archived threads of guild %s: grant the bot "
+                        "Manage Threads to read them.",
+                        guild_id,
+                    )
+
+    def _read(self, context: Context) -> Iterable[dict[str, t.Any]]:
+        """Read one thread list; a list the bot may not see is skipped with a warning."""
+        try:
+            yield from self.request_records(context)
+        except ResourceSkippedError as exc:
+            self.warn_skipped(exc, context)
+
+    def get_url(self, context: Context | None) -> str:
+        """Active threads per guild, or one channel's archived threads by scope."""
+        context = context or {}
+        if "channel_id" in context:
+            return (
+                f"{self.url_base}/channels/{context['channel_id']}"
+                f"/threads/archived/{context['scope']}"
+            )
+        return f"{self.url_base}/guilds/{context['guild_id']}/threads/active"
+
+    def get_new_paginator(self) -> HasMoreTimestampPaginator:
+        """`has_more` with `before=<archive_timestamp>` (active threads: one page)."""
+        return HasMoreTimestampPaginator(None)
+
+    def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict:
+        """Full archived pages; active threads take no parameters."""
+        if not context or "channel_id" not in context:
+            return {}
+        params: dict[str, t.Any] = {"limit": ARCHIVED_PAGE_SIZE}
+        if next_page_token:
+            params["before"] = next_page_token
+        return params
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict]:
+        """Thread lists come as `{threads, members, has_more}`."""
+        yield from response_json(response).get("threads") or []

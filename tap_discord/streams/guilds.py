@@ -1,0 +1,89 @@
+"""Guild-level streams: the guild itself and the lists hanging off it."""
+
+from __future__ import annotations
+
+import typing as t
+
+from tap_discord import schemas
+from tap_discord.client import DiscordStream
+from tap_discord.errors import ConfigError, ResourceSkippedError
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from singer_sdk.helpers.types import Context, Record
+
+
+class GuildsStream(DiscordStream):
+    """`GET /guilds/{id}?with_counts=true` for each guild; parent of every guild stream."""
+
+    name = "guilds"
+    path = "/guilds/{guild_id}"
+    primary_keys = ("id",)
+    schema = schemas.GUILDS_SCHEMA
+    records_jsonpath = "$"
+
+    @property
+    def partitions(self) -> list[dict[str, str]]:
+        """One partition per guild: `guild_ids`, or every guild the bot is in."""
+        return [{"guild_id": guild_id} for guild_id in self.guild_ids()]
+
+    def guild_ids(self) -> list[str]:
+        """Configured guilds, else the bot's guilds listed from `/users/@me/guilds`."""
+        configured = self.discord_tap.configured_guild_ids
+        if configured:
+            return configured
+        key = ("user_guilds", "@me")
+        if key not in self.discord_tap.cache:
+            lister = self.discord_tap.streams["user_guilds"]
+            self.discord_tap.cache[key] = list(lister.request_records({}))
+        ids = [str(guild["id"]) for guild in self.discord_tap.cache[key]]
+        if not ids:
+            self.logger.warning("The bot is in no guild: invite it to a server first.")
+        return ids
+
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict:
+        """Ask for the approximate member and presence counts too."""
+        return {"with_counts": "true"}
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """A guild the bot cannot read is a configuration error, not a skip."""
+        guild_id = (context or {}).get("guild_id")
+        try:
+            yield from self.request_records(context)
+        except ResourceSkippedError as exc:
+            raise ConfigError(
+                f"guild_ids: cannot read guild {guild_id} ({exc.reason}); invite the bot "
+                "to that server or remove the id from guild_ids"
+            ) from None
+
+    def get_child_context(self, record: Record, context: Context | None) -> dict[str, str]:
+        """Children are read per guild."""
+        return {"guild_id": str(record["id"])}
+
+
+class GuildChildStream(DiscordStream):
+    """A list read once per guild; each record gains the `guild_id` it belongs to."""
+
+    parent_stream_type = GuildsStream
+
+    def post_process(self, row: Record, context: Context | None = None) -> Record | None:
+        """Tag the row with its guild, which Discord omits from most list items."""
+        if context and "guild_id" not in row:
+            row["guild_id"] = context["guild_id"]
+        return row
+
+
+class InvitesStream(GuildChildStream):
+    """`GET /guilds/{id}/invites`: active invites with their usage metadata."""
+
+    name = "invites"
+    path = "/guilds/{guild_id}/invites"
+    primary_keys = ("code",)
+    schema = schemas.INVITES_SCHEMA
+    forbidden_reasons: t.ClassVar[dict[int | None, str]] = {
+        50013: "Missing Permissions (50013): listing invites needs the Manage Server "
+        "(or View Audit Log) permission",
+        50001: "Missing Access (50001): listing invites needs the Manage Server "
+        "(or View Audit Log) permission",
+    }

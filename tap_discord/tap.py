@@ -1,0 +1,303 @@
+"""The tap: its settings, its streams, and the resources every stream shares.
+
+One `TapDiscord` run owns one rate limiter and one authenticator, so that the global
+limit and the invalid-request budget are counted across all streams.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sys
+import typing as t
+from functools import cached_property
+from importlib import metadata
+from urllib.parse import urlsplit
+
+from singer_sdk import Tap
+from singer_sdk import typing as th
+from singer_sdk.authenticators import APIKeyAuthenticator
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import (
+    CapabilitiesEnum,
+    PluginCapabilities,
+    TapCapabilities,
+)
+
+from tap_discord import streams
+from tap_discord.errors import ConfigError, UserFacingError
+from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter
+from tap_discord.snowflake import after_cursor_for, is_snowflake, parse_start_date
+
+if t.TYPE_CHECKING:
+    import requests
+
+    from tap_discord.client import DiscordStream
+
+PROJECT_URL = "https://github.com/tap-discord/tap-discord"
+DEFAULT_API_URL = "https://discord.com/api/v10"
+SNOWFLAKE_ITEM = th.CustomType(
+    {"type": ["string", "integer"], "pattern": r"^[0-9]{1,20}$", "minimum": 0}
+)
+
+
+def _version() -> str:
+    """The installed package version, for the User-Agent Discord asks for."""
+    try:
+        return metadata.version("tap-discord")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout
+        return "0.0.0"
+
+
+DEFAULT_USER_AGENT = f"DiscordBot ({PROJECT_URL}, {_version()})"
+
+
+class TapDiscord(Tap):
+    """Singer tap for Discord: guilds, channels, threads, messages, members and more."""
+
+    name = "tap-discord"
+    package_name = "tap-discord"
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [  # type: ignore[assignment]
+        TapCapabilities.CATALOG,
+        TapCapabilities.STATE,
+        TapCapabilities.DISCOVER,
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "bot_token",
+            th.StringType(min_length=1),
+            secret=True,
+            description="Bot token from the Discord Developer Portal (Bot → Token), "
+            "without the `Bot ` prefix.",
+        ),
+        th.Property(
+            "api_url",
+            th.StringType,
+            default=DEFAULT_API_URL,
+            description="Discord API root. Plain http:// is accepted only for loopback "
+            "hosts (the emulator used by tests and the demo).",
+        ),
+        th.Property(
+            "start_date",
+            th.StringType,
+            description="Oldest messages to read on the first run: an ISO 8601 date or "
+            "datetime (`2024-01-01`), or an ISO 8601 duration meaning that long ago "
+            "(`P30D`). Empty reads the whole history.",
+        ),
+        th.Property(
+            "guild_ids",
+            th.ArrayType(SNOWFLAKE_ITEM),
+            description="Guilds (servers) to read. Default: every guild the bot is in.",
+        ),
+        th.Property(
+            "channel_ids",
+            th.ArrayType(SNOWFLAKE_ITEM),
+            description="Restrict message syncing to these channels (and their threads). "
+            "Default: every channel the bot can read.",
+        ),
+        th.Property(
+            "include_archived_threads",
+            th.BooleanType,
+            default=True,
+            description="Also list archived threads (and read their messages).",
+        ),
+        th.Property(
+            "user_agent",
+            th.StringType,
+            default=DEFAULT_USER_AGENT,
+            description="User-Agent header; Discord requires the `DiscordBot (url, "
+            "version)` form.",
+        ),
+        th.Property(
+            "max_requests_per_second",
+            th.NumberType(minimum=0.1),
+            default=50,
+            description="Global request rate cap (Discord allows 50 per second per bot).",
+        ),
+        th.Property(
+            "invalid_request_limit",
+            th.IntegerType(minimum=1),
+            default=1000,
+            description="Stop the run once this many 401/403/429 responses happen within "
+            "10 minutes (Discord bans the IP at 10,000).",
+        ),
+        th.Property(
+            "request_timeout",
+            th.IntegerType(minimum=1),
+            default=30,
+            description="Seconds to wait for a response before retrying.",
+        ),
+        th.Property(
+            "max_retries",
+            th.IntegerType(minimum=0),
+            default=8,
+            description="Retries of a failed request (5xx, timeout, dropped connection, "
+            "malformed body) before the run stops.",
+        ),
+    ).to_dict()
+
+    def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
+        """Validate the settings JSON Schema cannot express, before any request."""
+        super().__init__(*args, validate_config=validate_config, **kwargs)
+        self.cache: dict[tuple[str, str], list[dict[str, t.Any]]] = {}
+        self.unreadable_channels: set[str] = set()
+        if validate_config:
+            errors = self.check_settings()
+            if errors:
+                raise ConfigValidationError("Config validation failed", errors=errors)
+
+    def discover_streams(self) -> list[DiscordStream]:
+        """Every stream the tap offers (discovery makes no request)."""
+        return [stream_class(tap=self) for stream_class in streams.BOT_STREAMS]
+
+    # Settings -------------------------------------------------------------------------
+
+    def check_settings(self) -> list[str]:
+        """Return one line per invalid setting, naming it and what to do."""
+        errors: list[str] = []
+        if not (self.config.get("bot_token") or "").strip():
+            errors.append(
+                "bot_token is missing or empty: set it to the bot token from the Discord "
+                "Developer Portal (Bot → Reset Token), e.g. TAP_DISCORD_BOT_TOKEN"
+            )
+        errors.extend(_check_api_url(str(self.config.get("api_url") or DEFAULT_API_URL)))
+        start = self.config.get("start_date")
+        if start:
+            try:
+                parse_start_date(str(start))
+            except ValueError as exc:
+                errors.append(
+                    f"start_date {start!r} is invalid: {exc}; use e.g. 2024-01-01, "
+                    "2024-01-01T00:00:00Z or P30D"
+                )
+        for key in ("guild_ids", "channel_ids"):
+            for value in self.config.get(key) or []:
+                if not is_snowflake(value):
+                    errors.append(
+                        f"{key} contains {value!r}, which is not a Discord id: use the "
+                        "numeric id (Developer Mode → Copy ID)"
+                    )
+        return errors
+
+    @property
+    def api_url(self) -> str:
+        """The API root without a trailing slash."""
+        return str(self.config.get("api_url") or DEFAULT_API_URL).rstrip("/")
+
+    @property
+    def user_agent(self) -> str:
+        """The User-Agent sent with every request."""
+        return str(self.config.get("user_agent") or DEFAULT_USER_AGENT)
+
+    @cached_property
+    def start_after(self) -> int:
+        """The `after` cursor of a channel's first sync, from `start_date` (0 = all)."""
+        start = self.config.get("start_date")
+        if not start:
+            return 0
+        return after_cursor_for(parse_start_date(str(start)))
+
+    @cached_property
+    def configured_guild_ids(self) -> list[str]:
+        """`guild_ids` as strings, in the order given, without duplicates."""
+        return list(dict.fromkeys(str(v) for v in self.config.get("guild_ids") or []))
+
+    @cached_property
+    def configured_channel_ids(self) -> set[str] | None:
+        """`channel_ids` as strings, or None when every channel is wanted."""
+        values = self.config.get("channel_ids")
+        return {str(v) for v in values} if values else None
+
+    # Shared resources -----------------------------------------------------------------
+
+    @cached_property
+    def limiter(self) -> RateLimiter:
+        """The one rate limiter all requests of this run go through."""
+        return RateLimiter(
+            max_requests_per_second=float(self.config.get("max_requests_per_second", 50)),
+            invalid_request_limit=int(self.config.get("invalid_request_limit", 1000)),
+            logger=self.logger,
+        )
+
+    @cached_property
+    def authenticator(self) -> requests.auth.AuthBase:
+        """`Authorization: Bot <token>` on every request."""
+        token = str(self.config.get("bot_token") or "").strip()
+        token = token.removeprefix("Bot ").strip()
+        return APIKeyAuthenticator(key="Authorization", value=f"Bot {token}", location="header")
+
+    def mount_rate_limiter(self, session: requests.Session) -> None:
+        """Route a session's requests through the shared limiter (idempotent)."""
+        adapter = session.get_adapter(self.api_url)
+        if not isinstance(adapter, RateLimitedAdapter):
+            limited = RateLimitedAdapter(self.limiter)
+            session.mount("http://", limited)
+            session.mount("https://", limited)
+
+    def unauthorized_message(self, path: str) -> str:
+        """The one line for a 401: which credential to fix, never its value."""
+        return (
+            f"Discord rejected the bot token (401 Unauthorized on {path}): check bot_token "
+            "(Developer Portal → Bot → Reset Token) and that it is a bot token"
+        )
+
+    # Running --------------------------------------------------------------------------
+
+    def sync_all(self) -> None:
+        """Sync, and on a fatal error still emit the state of what was emitted."""
+        try:
+            super().sync_all()
+        except UserFacingError:
+            self.state_writer.write_state(self.state)
+            raise
+
+    @classmethod
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+        """Run the tap; a user error becomes one line on stderr and exit code 1."""
+        quiet = _QuietStreamFailure()
+        logging.getLogger().addFilter(quiet)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(quiet)
+        try:
+            super().invoke(*args, **kwargs)
+        except UserFacingError as exc:
+            cls.logger.error("%s", exc)  # noqa: TRY400 - the traceback is noise for users
+            sys.exit(1)
+
+
+class _QuietStreamFailure(logging.Filter):
+    """Drop the SDK's per-stream 'unhandled error' lines; the tap prints the cause once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep every record but the SDK's failure echo."""
+        return not str(record.msg).startswith("An unhandled error occurred while syncing")
+
+
+def _check_api_url(url: str) -> list[str]:
+    """https anywhere; plain http only to loopback (the emulator)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return [f"api_url {url!r} is not an http(s) URL; use {DEFAULT_API_URL}"]
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        return [
+            f"api_url {url!r} uses plain http to a non-loopback host; tokens would travel "
+            f"unencrypted. Use https (default {DEFAULT_API_URL})"
+        ]
+    return []
+
+
+def _is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
