@@ -97,6 +97,8 @@ class DiscordStream(RESTStream[t.Any]):
         if status == 429 or status >= 500:
             raise RetriableAPIError(f"{status} {message or response.reason} on {path}", response)
         if status == 401:
+            if self.discord_tap.refresh_after_unauthorized():
+                raise RetriableAPIError(f"401 on {path}; retrying with a fresh token", response)
             raise AuthenticationError(self.unauthorized_message(path))
         if status == 403:
             reason = self.forbidden_reasons.get(code) or DEFAULT_FORBIDDEN_REASONS.get(
@@ -202,8 +204,11 @@ class DiscordStream(RESTStream[t.Any]):
         """One WARNING naming the stream, the resource and the missing permission."""
         where = ", ".join(f"{k}={v}" for k, v in (context or {}).items())
         self.logger.warning(
-            "Skipping %s%s (%s): %s", self.name, f" for {where}" if where else "",
-            exc.resource, exc.reason,
+            "Skipping %s%s (%s): %s",
+            self.name,
+            f" for {where}" if where else "",
+            exc.resource,
+            exc.reason,
         )
 
 

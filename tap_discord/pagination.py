@@ -18,7 +18,7 @@ if t.TYPE_CHECKING:
     import requests
 
 
-class SnowflakeAfterPaginator(BaseAPIPaginator[t.Optional[int]]):
+class SnowflakeAfterPaginator(BaseAPIPaginator["int | None"]):
     """Forward paging with `after=<largest id seen>` over pages of `limit` items.
 
     Discord returns message pages newest-first even with `after`, so the next cursor
@@ -44,7 +44,7 @@ class SnowflakeAfterPaginator(BaseAPIPaginator[t.Optional[int]]):
         return len(response_json(response)) >= self.page_size
 
 
-class HasMoreTimestampPaginator(BaseAPIPaginator[t.Optional[str]]):
+class HasMoreTimestampPaginator(BaseAPIPaginator["str | None"]):
     """Archived-thread paging: `before=<archive_timestamp of the last thread>` while `has_more`.
 
     The active-threads route answers with the same body shape and no `has_more`, so this

@@ -25,9 +25,7 @@ def is_snowflake(value: object) -> bool:
     if isinstance(value, int):
         return 0 <= value <= MAX_SNOWFLAKE
     return (
-        isinstance(value, str)
-        and bool(_SNOWFLAKE_RE.match(value))
-        and int(value) <= MAX_SNOWFLAKE
+        isinstance(value, str) and bool(_SNOWFLAKE_RE.match(value)) and int(value) <= MAX_SNOWFLAKE
     )
 
 

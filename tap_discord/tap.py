@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import (
     CapabilitiesEnum,
@@ -25,7 +24,15 @@ from singer_sdk.helpers.capabilities import (
 )
 
 from tap_discord import streams
-from tap_discord.errors import ConfigError, UserFacingError
+from tap_discord.auth import (
+    AUTH_PROPERTIES,
+    AuthMode,
+    auth_mode,
+    build_authenticator,
+    check_auth_settings,
+    unauthorized_message,
+)
+from tap_discord.errors import UserFacingError
 from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter
 from tap_discord.snowflake import after_cursor_for, is_snowflake, parse_start_date
 
@@ -68,13 +75,7 @@ class TapDiscord(Tap):
     ]
 
     config_jsonschema = th.PropertiesList(
-        th.Property(
-            "bot_token",
-            th.StringType(min_length=1),
-            secret=True,
-            description="Bot token from the Discord Developer Portal (Bot → Token), "
-            "without the `Bot ` prefix.",
-        ),
+        *AUTH_PROPERTIES,
         th.Property(
             "api_url",
             th.StringType,
@@ -110,8 +111,7 @@ class TapDiscord(Tap):
             "user_agent",
             th.StringType,
             default=DEFAULT_USER_AGENT,
-            description="User-Agent header; Discord requires the `DiscordBot (url, "
-            "version)` form.",
+            description="User-Agent header; Discord requires the `DiscordBot (url, version)` form.",
         ),
         th.Property(
             "max_requests_per_second",
@@ -153,18 +153,14 @@ class TapDiscord(Tap):
 
     def discover_streams(self) -> list[DiscordStream]:
         """Every stream the tap offers (discovery makes no request)."""
-        return [stream_class(tap=self) for stream_class in streams.BOT_STREAMS]
+        return [stream_class(tap=self) for stream_class in streams.streams_for(self.auth_mode)]
 
     # Settings -------------------------------------------------------------------------
 
     def check_settings(self) -> list[str]:
         """Return one line per invalid setting, naming it and what to do."""
         errors: list[str] = []
-        if not (self.config.get("bot_token") or "").strip():
-            errors.append(
-                "bot_token is missing or empty: set it to the bot token from the Discord "
-                "Developer Portal (Bot → Reset Token), e.g. TAP_DISCORD_BOT_TOKEN"
-            )
+        errors.extend(check_auth_settings(self.config))
         errors.extend(_check_api_url(str(self.config.get("api_url") or DEFAULT_API_URL)))
         start = self.config.get("start_date")
         if start:
@@ -183,6 +179,11 @@ class TapDiscord(Tap):
                         "numeric id (Developer Mode → Copy ID)"
                     )
         return errors
+
+    @property
+    def auth_mode(self) -> AuthMode:
+        """`bot` or `oauth`, from which credentials are set."""
+        return auth_mode(self.config)
 
     @property
     def api_url(self) -> str:
@@ -226,10 +227,8 @@ class TapDiscord(Tap):
 
     @cached_property
     def authenticator(self) -> requests.auth.AuthBase:
-        """`Authorization: Bot <token>` on every request."""
-        token = str(self.config.get("bot_token") or "").strip()
-        token = token.removeprefix("Bot ").strip()
-        return APIKeyAuthenticator(key="Authorization", value=f"Bot {token}", location="header")
+        """One authenticator for the run, for the configured mode."""
+        return build_authenticator(self.config)
 
     def mount_rate_limiter(self, session: requests.Session) -> None:
         """Route a session's requests through the shared limiter (idempotent)."""
@@ -239,12 +238,14 @@ class TapDiscord(Tap):
             session.mount("http://", limited)
             session.mount("https://", limited)
 
+    def refresh_after_unauthorized(self) -> bool:
+        """Whether a 401 should be retried once with fresh credentials (OAuth2 only)."""
+        refresh = getattr(self.authenticator, "refresh_after_unauthorized", None)
+        return bool(refresh()) if callable(refresh) else False
+
     def unauthorized_message(self, path: str) -> str:
         """The one line for a 401: which credential to fix, never its value."""
-        return (
-            f"Discord rejected the bot token (401 Unauthorized on {path}): check bot_token "
-            "(Developer Portal → Bot → Reset Token) and that it is a bot token"
-        )
+        return unauthorized_message(self.config, path)
 
     # Running --------------------------------------------------------------------------
 
@@ -266,7 +267,7 @@ class TapDiscord(Tap):
         try:
             super().invoke(*args, **kwargs)
         except UserFacingError as exc:
-            cls.logger.error("%s", exc)  # noqa: TRY400 - the traceback is noise for users
+            cls.logger.error("%s", exc)
             sys.exit(1)
 
 
@@ -279,7 +280,7 @@ class _QuietStreamFailure(logging.Filter):
 
 
 def _check_api_url(url: str) -> list[str]:
-    """https anywhere; plain http only to loopback (the emulator)."""
+    """Https anywhere; plain http only to loopback (the emulator)."""
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         return [f"api_url {url!r} is not an http(s) URL; use {DEFAULT_API_URL}"]
@@ -299,5 +300,3 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-

@@ -19,8 +19,18 @@ BOT_STREAMS = (
     UserGuildsStream,
 )
 
+#: Streams an OAuth2 Bearer token can read (user-scope endpoints only).
+OAUTH_STREAMS = (UserGuildsStream,)
+
+
+def streams_for(mode: str) -> tuple[type, ...]:
+    """The stream classes offered for an authentication mode."""
+    return OAUTH_STREAMS if mode == "oauth" else BOT_STREAMS
+
+
 __all__ = [
     "BOT_STREAMS",
+    "OAUTH_STREAMS",
     "ChannelsStream",
     "GuildsStream",
     "InvitesStream",
@@ -28,4 +38,5 @@ __all__ = [
     "MessagesStream",
     "ThreadsStream",
     "UserGuildsStream",
+    "streams_for",
 ]

@@ -100,9 +100,7 @@ class MessagesStream(GuildChildStream):
             if item.get("type") in MESSAGE_CHANNEL_TYPES
             and str(item["id"]) not in tap.unreadable_channels
             and (
-                wanted is None
-                or str(item["id"]) in wanted
-                or str(item.get("parent_id")) in wanted
+                wanted is None or str(item["id"]) in wanted or str(item.get("parent_id")) in wanted
             )
         ]
         return sorted(targets, key=by_id)

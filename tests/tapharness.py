@@ -1,0 +1,131 @@
+"""Run the real `tap-discord` command and read its Singer output.
+
+Tests drive the tap the way Meltano does: a subprocess with a config file, optional
+state and catalog files, Singer messages on stdout and logs on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class TapRun:
+    """What one run of the tap printed, parsed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def records(self, stream: str) -> list[dict[str, Any]]:
+        """RECORD payloads of one stream, in emission order."""
+        return [
+            m["record"]
+            for m in self.messages
+            if m.get("type") == "RECORD" and m.get("stream") == stream
+        ]
+
+    def streams(self) -> set[str]:
+        """Names of the streams that emitted at least one record."""
+        return {m["stream"] for m in self.messages if m.get("type") == "RECORD"}
+
+    @property
+    def states(self) -> list[dict[str, Any]]:
+        """Every STATE value, in order."""
+        return [m["value"] for m in self.messages if m.get("type") == "STATE"]
+
+    @property
+    def final_state(self) -> dict[str, Any]:
+        """The last STATE value (what Meltano would store)."""
+        states = self.states
+        return states[-1] if states else {}
+
+    def schema(self, stream: str) -> dict[str, Any]:
+        """The SCHEMA message of one stream."""
+        for m in self.messages:
+            if m.get("type") == "SCHEMA" and m.get("stream") == stream:
+                return m
+        raise KeyError(stream)
+
+    @property
+    def output(self) -> str:
+        """stdout and stderr together, for secret scans."""
+        return self.stdout + "\n" + self.stderr
+
+
+def run_tap(
+    config: dict[str, Any],
+    *,
+    state: dict[str, Any] | None = None,
+    catalog: dict[str, Any] | None = None,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> TapRun:
+    """Run `python -m tap_discord` with files for config, state and catalog."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "tap_discord", "--config", _dump(tmp, "config", config)]
+        if state is not None:
+            cmd += ["--state", _dump(tmp, "state", state)]
+        if catalog is not None:
+            cmd += ["--catalog", _dump(tmp, "catalog", catalog)]
+        cmd += list(args)
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+            env={**_clean_env(), **(env or {})},
+            check=False,
+        )
+    return TapRun(proc.returncode, proc.stdout, proc.stderr, _parse(proc.stdout))
+
+
+def discover(config: dict[str, Any]) -> dict[str, Any]:
+    """The catalog `--discover` prints."""
+    run = run_tap(config, args=("--discover",))
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def select(catalog: dict[str, Any], streams: set[str]) -> dict[str, Any]:
+    """A copy of the catalog with exactly these streams selected."""
+    catalog = json.loads(json.dumps(catalog))
+    for entry in catalog["streams"]:
+        chosen = entry["tap_stream_id"] in streams
+        for item in entry["metadata"]:
+            if not item["breadcrumb"]:
+                item["metadata"]["selected"] = chosen
+    return catalog
+
+
+def _dump(tmp: str, name: str, value: dict[str, Any]) -> str:
+    path = os.path.join(tmp, f"{name}.json")
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(value, handle)
+    return path
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment without TAP_DISCORD_* settings that would leak into a run."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TAP_DISCORD_")}
+
+
+def _parse(stdout: str) -> list[dict[str, Any]]:
+    messages = []
+    for line in stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            messages.append(json.loads(line))
+    return messages
