@@ -9,6 +9,7 @@ import signal
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ SECRET_ACCESS = "store-access-token-secret"
 
 
 def chain(refresh: str = SECRET_REFRESH, access: str = SECRET_ACCESS, **kw) -> StoredToken:
-    fields = {
+    fields: dict[str, Any] = {
         "grant": "refresh_token",
         "lineage": (fingerprint("origin"), fingerprint(refresh)),
         "refresh_token": refresh,
@@ -113,7 +114,8 @@ def test_a_damaged_file_is_reported_and_replaced(tmp_path: Path, content: str) -
     path.write_text(content)
     store = TokenStore(path, "123")
     assert store.load() == []
-    assert store.problem and store.problem.startswith("it is damaged")
+    assert store.problem is not None
+    assert store.problem.startswith("it is damaged")
     store.save(chain())
     assert store.find(fingerprint(SECRET_REFRESH)) is not None
 
@@ -171,11 +173,12 @@ def test_lock_waits_times_out_clearly_and_dies_with_its_holder(tmp_path: Path) -
         store = TokenStore(path, "123")
         with pytest.raises(ConfigError, match="stayed locked"), store.locked(timeout=0.3):
             pass
+        assert holder.pid is not None
         os.kill(holder.pid, signal.SIGKILL)
         holder.join(10)
         with store.locked(timeout=5):
             store.save(chain())
     finally:
-        if holder.is_alive():
+        if holder.is_alive() and holder.pid is not None:
             os.kill(holder.pid, signal.SIGKILL)
             holder.join(10)
