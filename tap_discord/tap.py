@@ -14,6 +14,7 @@ from functools import cached_property
 from importlib import metadata
 from urllib.parse import urlsplit
 
+import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
@@ -30,6 +31,8 @@ from tap_discord.auth import (
     auth_mode,
     build_authenticator,
     check_auth_settings,
+    connection_report,
+    offered_streams,
     unauthorized_message,
 )
 from tap_discord.errors import UserFacingError
@@ -152,8 +155,11 @@ class TapDiscord(Tap):
                 raise ConfigValidationError("Config validation failed", errors=errors)
 
     def discover_streams(self) -> list[DiscordStream]:
-        """Every stream the tap offers (discovery makes no request)."""
-        return [stream_class(tap=self) for stream_class in streams.streams_for(self.auth_mode)]
+        """Every stream the tap offers (OAuth2: may ask Discord for the token's scopes)."""
+        classes = streams.streams_for(self.auth_mode)
+        if self.auth_mode == "oauth" and not self.check_settings():  # what the scopes allow
+            classes = tuple(offered_streams(classes, self.authenticator, self.logger))
+        return [stream_class(tap=self) for stream_class in classes]
 
     # Settings -------------------------------------------------------------------------
 
@@ -228,7 +234,13 @@ class TapDiscord(Tap):
     @cached_property
     def authenticator(self) -> requests.auth.AuthBase:
         """One authenticator for the run, for the configured mode."""
-        return build_authenticator(self.config)
+        return build_authenticator(
+            self.config,
+            api_url=self.api_url,
+            user_agent=self.user_agent,
+            prepare_session=self.mount_rate_limiter,
+            logger=self.logger,
+        )
 
     def mount_rate_limiter(self, session: requests.Session) -> None:
         """Route a session's requests through the shared limiter (idempotent)."""
@@ -256,6 +268,38 @@ class TapDiscord(Tap):
         except UserFacingError:
             self.state_writer.write_state(self.state)
             raise
+
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """`--test=auth` prints who the credentials are (no secret); errors are one line."""
+        try:
+            if value != "auth":
+                super().cb_test(ctx, param, value)
+                return
+            config = ctx.params.get("config")
+            tap = cls(
+                config=getattr(config, "config", None),
+                parse_env_config=bool(getattr(config, "parse_env", False)),
+            )
+            for line in connection_report(tap):
+                click.echo(line)
+        except UserFacingError as exc:
+            cls.logger.error("%s", exc)
+            ctx.exit(1)
+        except ConfigValidationError as exc:
+            for error in exc.errors:
+                cls.logger.error("Config validation error: %s", error)
+            ctx.exit(1)
+        ctx.exit()
+
+    @classmethod
+    def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:
+        """Discovery may ask Discord for an OAuth2 token's scopes; its errors are one line."""
+        try:
+            super().cb_discover(ctx, param, value)
+        except UserFacingError as exc:
+            cls.logger.error("%s", exc)
+            ctx.exit(1)
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]

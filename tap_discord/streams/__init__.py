@@ -6,7 +6,12 @@ from tap_discord.streams.channels import ChannelsStream, ThreadsStream
 from tap_discord.streams.guilds import GuildsStream, InvitesStream
 from tap_discord.streams.members import MembersStream
 from tap_discord.streams.messages import MessagesStream
-from tap_discord.streams.users import UserGuildsStream
+from tap_discord.streams.users import (
+    CurrentUserStream,
+    UserConnectionsStream,
+    UserGuildMembersStream,
+    UserGuildsStream,
+)
 
 #: Streams a bot token can read, in catalog order.
 BOT_STREAMS = (
@@ -19,8 +24,14 @@ BOT_STREAMS = (
     UserGuildsStream,
 )
 
-#: Streams an OAuth2 Bearer token can read (user-scope endpoints only).
-OAUTH_STREAMS = (UserGuildsStream,)
+#: Streams an OAuth2 Bearer token can read (user-scope endpoints only, §5.2); discovery
+#: keeps those whose `oauth_scopes` the token has.
+OAUTH_STREAMS = (
+    CurrentUserStream,
+    UserGuildsStream,
+    UserConnectionsStream,
+    UserGuildMembersStream,
+)
 
 
 def streams_for(mode: str) -> tuple[type, ...]:
@@ -32,11 +43,14 @@ __all__ = [
     "BOT_STREAMS",
     "OAUTH_STREAMS",
     "ChannelsStream",
+    "CurrentUserStream",
     "GuildsStream",
     "InvitesStream",
     "MembersStream",
     "MessagesStream",
     "ThreadsStream",
+    "UserConnectionsStream",
+    "UserGuildMembersStream",
     "UserGuildsStream",
     "streams_for",
 ]
