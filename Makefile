@@ -1,0 +1,66 @@
+# tap-discord developer commands. Everything runs from the project's own .venv,
+# which the first target that needs it creates (and refreshes when pyproject.toml
+# changes).
+#
+#   make demo    sync the emulated demo guild into a throwaway PostgreSQL, twice
+#   make test    ruff, mypy, then the whole pytest suite (end-to-end included)
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Soaks marked `slow` are for manual runs (`make soak`), not for every test run.
+PYTEST_ARGS ?= -m "not slow"
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
+
+.PHONY: help venv lint format typecheck unit test e2e soak demo meltano-install clean
+
+help:
+	@echo "make demo             run the README demo (emulator -> meltano -> PostgreSQL)"
+	@echo "make test             lint, format check, mypy, then all tests (e2e included)"
+	@echo "make e2e              only the Meltano end-to-end tests"
+	@echo "make lint|typecheck   the static checks alone"
+	@echo "make format           apply ruff format and safe fixes"
+	@echo "make meltano-install  install the Meltano plugins into .meltano/"
+	@echo "make clean            delete .venv, .meltano and caches"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy tap_discord
+
+test: lint typecheck
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(BIN)/pytest -m "not e2e and not slow"
+
+e2e: $(STAMP)
+	$(BIN)/pytest -m e2e
+
+soak: $(STAMP)
+	$(BIN)/pytest -m slow
+
+meltano-install: $(STAMP)
+	$(BIN)/meltano install
+
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py
+
+clean:
+	rm -rf $(VENV) .meltano .mypy_cache .ruff_cache .pytest_cache
