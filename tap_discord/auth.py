@@ -72,11 +72,17 @@ PRIVILEGED_INTENTS: tuple[tuple[str, int, int], ...] = (
     ("Presence (GUILD_PRESENCES)", 1 << 12, 1 << 13),
 )
 
+#: Secrets are strings, but carry no JSON Schema type: the SDK's validation message for
+#: a wrong type quotes the value ("123 is not of type 'string'"), which would print a
+#: secret that YAML parsed as a number. `check_auth_settings` checks them instead.
+SECRET_TYPE = th.CustomType({})
+SECRET_SETTINGS = ("bot_token", "client_secret", "refresh_token", "access_token")
+
 #: Settings of the authentication modes, merged into the tap's config schema.
 AUTH_PROPERTIES: list[th.Property] = [
     th.Property(
         "bot_token",
-        th.StringType,
+        SECRET_TYPE,
         secret=True,
         description="Bot token from the Discord Developer Portal (Bot → Token), "
         "without the `Bot ` prefix. Set this, or the OAuth2 settings, not both.",
@@ -88,14 +94,14 @@ AUTH_PROPERTIES: list[th.Property] = [
     ),
     th.Property(
         "client_secret",
-        th.StringType,
+        SECRET_TYPE,
         secret=True,
         description="OAuth2 mode: the application's client secret (Developer Portal → "
         "OAuth2 → Reset Secret).",
     ),
     th.Property(
         "refresh_token",
-        th.StringType,
+        SECRET_TYPE,
         secret=True,
         description="OAuth2 mode: the refresh token of a user's authorization. Discord "
         "replaces it on every refresh; the tap keeps the newest one in token_store_path "
@@ -104,7 +110,7 @@ AUTH_PROPERTIES: list[th.Property] = [
     ),
     th.Property(
         "access_token",
-        th.StringType,
+        SECRET_TYPE,
         secret=True,
         description="OAuth2 mode, optional: a current access token to start with (used "
         "until Discord rejects it or a newer one is in the token store).",
@@ -130,9 +136,11 @@ AUTH_PROPERTIES: list[th.Property] = [
 
 
 def _setting(config: Mapping[str, t.Any], key: str) -> str:
-    """A string setting, stripped; empty when unset."""
+    """A string setting, stripped; empty when unset (or, for a secret, not a string)."""
     value = config.get(key)
-    return str(value).strip() if value is not None else ""
+    if value is None or isinstance(value, bool) or not isinstance(value, str | int):
+        return ""
+    return str(value).strip()
 
 
 def auth_mode(config: Mapping[str, t.Any]) -> AuthMode:
@@ -146,6 +154,16 @@ def auth_mode(config: Mapping[str, t.Any]) -> AuthMode:
 
 def check_auth_settings(config: Mapping[str, t.Any]) -> list[str]:
     """One line per problem with the credentials settings, never echoing a secret."""
+    mistyped = [
+        key
+        for key in SECRET_SETTINGS
+        if config.get(key) is not None and not isinstance(config[key], str | int)
+    ]
+    if mistyped:
+        return [
+            f"{key} must be a string (it is a {type(config[key]).__name__}); quote it in the config"
+            for key in mistyped
+        ]
     oauth_given = [key for key in OAUTH_SETTINGS if _setting(config, key)]
     if _setting(config, "bot_token"):
         if oauth_given:
@@ -579,7 +597,7 @@ class DiscordOAuth2(requests.auth.AuthBase):
                 )
             except _TransientError as exc:
                 in_transit_failure = True
-                last = exc.description
+                last = exc.description.removeprefix("POST /oauth2/token ")
                 continue
             status = response.status_code
             if status == 200:
@@ -597,7 +615,7 @@ class DiscordOAuth2(requests.auth.AuthBase):
             raise self._token_error(status, _oauth_error(response), form, in_transit_failure)
         raise RequestFailedError(
             f"POST /oauth2/token still failed after {tries} tries (last: {last}); Discord "
-            "may be having trouble, rerun later"
+            f"may be having trouble (or api_url {self.api_url} is wrong), rerun later"
         )
 
     def _send(self, method: str, url: str, *, what: str, **kwargs: t.Any) -> requests.Response:
@@ -607,7 +625,7 @@ class DiscordOAuth2(requests.auth.AuthBase):
         except requests.Timeout:
             raise _TransientError(f"{what} timed out") from None
         except (requests.ConnectionError, ConnectionResetError):
-            raise _TransientError(f"{what}: connection failed") from None
+            raise _TransientError(f"{what} failed to connect") from None
 
     def _token_error(
         self, status: int, error: str | None, form: Mapping[str, str], in_transit_failure: bool
