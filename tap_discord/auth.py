@@ -343,7 +343,6 @@ class DiscordOAuth2(requests.auth.AuthBase):
         self._refreshed_for_401: str | None = None
         #: A refusal from the token endpoint: raised again, never re-requested.
         self._fatal: AuthenticationError | ConfigError | None = None
-        self.refresh_count = 0
 
     def __repr__(self) -> str:
         """Client id and store only; never a secret."""
@@ -396,7 +395,7 @@ class DiscordOAuth2(requests.auth.AuthBase):
 
         Order: the scope of the newest token response (the truth), then `oauth_scopes`,
         then a refresh (its response names the scopes), then `GET /oauth2/@me`. None
-        when Discord cannot be asked; the caller then offers every user stream.
+        when Discord does not say; the caller then offers every user stream.
         """
         with self._lock:
             token = self._loaded()
@@ -558,7 +557,6 @@ class DiscordOAuth2(requests.auth.AuthBase):
                     "permissions, re-authorize the app and set refresh_token to the new token"
                 ) from None
             self._token = token
-            self.refresh_count += 1
         self.logger.info(
             "OAuth2 access token refreshed (%s, %s grant; valid %s; scopes: %s); tokens "
             "saved to %s",
