@@ -275,8 +275,17 @@ class TokenStore:
         An OS lock (`flock`) is released by the kernel when its holder dies, so a killed
         run never leaves the store locked.
         """
-        self._ensure_dir()
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self._ensure_dir()
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            # Checked before any refresh: failing here costs nothing, while failing to
+            # save after Discord rotated the token would lose it.
+            raise ConfigError(
+                f"token_store_path: cannot create {self.lock_path} "
+                f"({exc.strerror or type(exc).__name__}); point token_store_path at a "
+                "writable file that survives between runs"
+            ) from None
         try:
             deadline = time.monotonic() + timeout
             while not _try_lock(fd):

@@ -182,3 +182,11 @@ def test_lock_waits_times_out_clearly_and_dies_with_its_holder(tmp_path: Path) -
         if holder.is_alive() and holder.pid is not None:
             os.kill(holder.pid, signal.SIGKILL)
             holder.join(10)
+
+
+def test_an_unwritable_location_fails_before_any_refresh(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the directory should be")
+    store = TokenStore(blocker / "tokens.json", "123")
+    with pytest.raises(ConfigError, match="token_store_path: cannot create"), store.locked():
+        pass
