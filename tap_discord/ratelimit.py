@@ -1,0 +1,811 @@
+"""Discord rate limits: the only place in the tap that knows about them.
+
+Every request of a run goes through one `RateLimiter` (mounted on each session with
+`RateLimitedAdapter`). It keeps Discord's rules (see `discord-api.md` §2):
+
+* Per-route buckets, identified by `X-RateLimit-Bucket` plus the major parameter
+  (channel, guild or webhook). Before a route's first response its bucket is keyed
+  by the route template, so nothing is shared by accident.
+* A global limiter (default 50 requests per second) that every request passes,
+  including routes that send no rate-limit headers.
+* 429 handling: a global 429 pauses everything, a route or shared 429 pauses its
+  bucket. The limiter never retries by itself; the caller retries the 429 and the
+  next `acquire()` waits the pause out.
+* Protection of the IP: 401/403/non-shared 429 responses are counted in a sliding
+  10-minute window and the run stops long before Discord's ban threshold, and a
+  Cloudflare ban (a 429 without rate-limit headers, or with an HTML body) gets one
+  long back-off and one probe request, never a stream of retries.
+
+Threads: any number of threads may call `acquire()`. The lock is never held while
+sleeping, and a request reserves its slot in the bucket when `acquire()` returns, so
+several threads cannot all spend a bucket's last `Remaining`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from tap_discord.errors import ConfigError, RateLimitBanError
+
+INVALID_WINDOW_SECONDS = 600.0
+"""Discord counts invalid requests (401, 403, 429) per 10 minutes."""
+
+DISCORD_BAN_THRESHOLD = 10_000
+"""Invalid requests per window at which Cloudflare bans the IP."""
+
+POLL_SECONDS = 0.05
+"""Re-check interval while waiting for an in-flight response rather than a clock time."""
+
+DEFAULT_RETRY_AFTER = 1.0
+"""Pause after a 429 that names no retry time at all."""
+
+LONG_WAIT_SECONDS = 1.0
+"""Waits longer than this are logged at INFO, shorter ones at DEBUG."""
+
+_INVALID_STATUSES = frozenset({401, 403, 429})
+
+# First path segment of every top-level REST resource: lets `parse_route` find the
+# API root whatever base path (`/api/v10`, an emulator prefix, ...) precedes it.
+_TOP_LEVEL = frozenset(
+    {
+        "applications",
+        "channels",
+        "entitlements",
+        "gateway",
+        "guilds",
+        "interactions",
+        "invites",
+        "lobbies",
+        "oauth2",
+        "partner-sdk",
+        "skus",
+        "soundboard-default-sounds",
+        "stage-instances",
+        "sticker-packs",
+        "stickers",
+        "users",
+        "voice",
+        "webhooks",
+    }
+)
+_MAJOR_PARAMETERS = {"channels": "channel_id", "guilds": "guild_id", "webhooks": "webhook_id"}
+_ID_NAMES = {
+    "bans": "user_id",
+    "emojis": "emoji_id",
+    "members": "user_id",
+    "messages": "message_id",
+    "roles": "role_id",
+    "scheduled-events": "guild_scheduled_event_id",
+    "thread-members": "user_id",
+    "users": "user_id",
+}
+_VERSION = re.compile(r"v\d+")
+
+
+# Routes ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """One request's route: what Discord's per-route limits are keyed by.
+
+    `template` has every id replaced (`GET /channels/{channel_id}/messages`), `major`
+    identifies the top-level resource (`channel_id=123`, empty when there is none) and
+    `label` is a log-safe description (a webhook token never appears in it).
+    """
+
+    method: str
+    template: str
+    major: str
+    label: str
+
+    @property
+    def key(self) -> str:
+        """Bucket key used until the route's `X-RateLimit-Bucket` is known."""
+        return f"{self.template}:{self.major}"
+
+
+def parse_route(method: str, url: str) -> Route:
+    """Find the route template and major parameter of a request URL.
+
+    Works for any base path: the API root is the first segment naming a top-level
+    resource (`channels`, `guilds`, `users`, `oauth2`, ...). Query strings are ignored.
+    """
+    verb = method.upper()
+    segments = [s for s in urlsplit(url).path.split("/") if s]
+    start = next((i for i, s in enumerate(segments) if s in _TOP_LEVEL), None)
+    if start is None:
+        start = _skip_api_prefix(segments)
+    parts = segments[start:]
+    template = "/" + "/".join(_template_segments(parts))
+    major, label = _major_parameter(parts)
+    route_label = f"{verb} {template}" + (f" [{label}]" if label else "")
+    return Route(method=verb, template=f"{verb} {template}", major=major, label=route_label)
+
+
+def _skip_api_prefix(segments: list[str]) -> int:
+    """Index after a leading `api` and/or `vNN`, for paths with no known resource."""
+    index = 0
+    if index < len(segments) and segments[index] == "api":
+        index += 1
+    if index < len(segments) and _VERSION.fullmatch(segments[index]):
+        index += 1
+    return index
+
+
+def _template_segments(parts: list[str]) -> list[str]:
+    """Replace ids, webhook tokens, invite codes and emoji names by placeholders."""
+    out: list[str] = []
+    for index, segment in enumerate(parts):
+        previous = parts[index - 1] if index else ""
+        if index == 0:
+            out.append(segment)
+        elif parts[0] == "webhooks" and index == 2 and parts[1].isdigit():
+            out.append("{webhook_token}")
+        elif parts[0] == "invites" and index == 1:
+            out.append("{invite_code}")
+        elif previous == "reactions":
+            out.append("{emoji}")
+        elif segment.isdigit():
+            name = _ID_NAMES.get(previous) or f"{previous.rstrip('s').replace('-', '_')}_id"
+            out.append("{" + name + "}")
+        else:
+            out.append(segment)
+    return out
+
+
+def _major_parameter(parts: list[str]) -> tuple[str, str]:
+    """The major parameter key (may hold a webhook token) and its log-safe label."""
+    if len(parts) < 2 or parts[0] not in _MAJOR_PARAMETERS or not parts[1].isdigit():
+        return "", ""
+    label = f"{_MAJOR_PARAMETERS[parts[0]]}={parts[1]}"
+    if parts[0] == "webhooks" and len(parts) > 2:
+        return f"{label}/webhook_token={parts[2]}", label
+    return label, label
+
+
+# Statistics --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateLimitStats:
+    """A snapshot of what the limiter has seen in this run."""
+
+    requests: int = 0
+    route_429: int = 0
+    shared_429: int = 0
+    global_429: int = 0
+    bans: int = 0
+    invalid_requests: int = 0
+    invalid_requests_window: int = 0
+    waits: int = 0
+    wait_seconds: float = 0.0
+    longest_wait: float = 0.0
+
+    def summary(self) -> str:
+        """One log line for the end of a run."""
+        return (
+            f"{self.requests} requests; 429s: {self.route_429} route, {self.shared_429} "
+            f"shared, {self.global_429} global; {self.bans} ban responses; "
+            f"{self.invalid_requests} invalid requests ({self.invalid_requests_window} in "
+            f"the last 10 min); waited {self.waits} times, {self.wait_seconds:.1f} s in "
+            f"total, longest {self.longest_wait:.1f} s"
+        )
+
+
+# Internal state ----------------------------------------------------------------------
+
+
+@dataclass
+class _Bucket:
+    """What is known about one rate-limit bucket (per bucket hash and major parameter).
+
+    `remaining` is the server's last word; `inflight` counts requests sent since, whose
+    responses have not arrived. A bucket may be folded into another when its route's
+    bucket hash is learned (`merged_into`).
+    """
+
+    label: str
+    limit: int | None = None
+    remaining: int | None = None
+    reset_at: float | None = None
+    paused_until: float = 0.0
+    inflight: int = 0
+    learned: bool = False
+    merged_into: _Bucket | None = None
+
+    def resolve(self) -> _Bucket:
+        """The live bucket this one has become."""
+        bucket = self
+        while bucket.merged_into is not None:
+            bucket = bucket.merged_into
+        return bucket
+
+    def absorb(self, other: _Bucket) -> None:
+        """Take over another bucket's reservations and pause."""
+        self.inflight += other.inflight
+        self.paused_until = max(self.paused_until, other.paused_until)
+        other.inflight = 0
+        other.merged_into = self
+
+    def refresh(self, now: float) -> None:
+        """Forget an exhausted window once its reset time has passed."""
+        if self.reset_at is not None and now >= self.reset_at:
+            self.reset_at = None
+            self.remaining = self.limit
+
+
+@dataclass
+class _Ticket:
+    """A reservation made by `acquire()`, released by the response (same thread)."""
+
+    method: str
+    url: str
+    bucket: _Bucket
+    probe: bool = False
+
+
+@dataclass
+class _Counters:
+    requests: int = 0
+    route_429: int = 0
+    shared_429: int = 0
+    global_429: int = 0
+    bans: int = 0
+    invalid_total: int = 0
+    waits: int = 0
+    wait_seconds: float = 0.0
+    longest_wait: float = 0.0
+    invalid: deque[tuple[float, int]] = field(default_factory=deque)
+
+
+@dataclass(frozen=True)
+class _Response:
+    """The parts of a response the limiter reads, normalised once."""
+
+    status: int
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+    body_is_json: bool
+
+    @classmethod
+    def parse(cls, status: int, headers: Mapping[str, str], body: bytes | None) -> _Response:
+        lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+        parsed: Any = None
+        is_json = False
+        if body:
+            try:
+                parsed = json.loads(body)
+                is_json = True
+            except ValueError:
+                parsed = None
+        return cls(status, lowered, parsed if isinstance(parsed, dict) else None, is_json)
+
+    @property
+    def has_rate_limit_headers(self) -> bool:
+        return any(k.startswith("x-ratelimit-") for k in self.headers)
+
+    @property
+    def scope(self) -> str:
+        return self.headers.get("x-ratelimit-scope", "").strip().lower()
+
+    @property
+    def is_ban(self) -> bool:
+        """Cloudflare's ban: a 429 without rate-limit headers, or not in JSON."""
+        return self.status == 429 and (not self.body_is_json or not self.has_rate_limit_headers)
+
+    @property
+    def is_global(self) -> bool:
+        flag = self.headers.get("x-ratelimit-global", "").strip().lower() == "true"
+        return bool(self.body and self.body.get("global") is True) or flag or self.scope == "global"
+
+    def retry_after(self) -> float | None:
+        """Seconds to pause after a 429: the body's float wins over the rounded header."""
+        value = _number(self.body.get("retry_after")) if self.body else None
+        if value is None:
+            value = _number(self.headers.get("retry-after"))
+        return None if value is None else max(0.0, value)
+
+    def header_number(self, name: str) -> float | None:
+        return _number(self.headers.get(f"x-ratelimit-{name}"))
+
+
+def _number(value: object) -> float | None:
+    """A finite float from a header or JSON value, or None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+# The limiter -------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """Discord's rate limits for every request of a run (thread-safe, one per run)."""
+
+    def __init__(
+        self,
+        *,
+        max_requests_per_second: float = 50.0,
+        invalid_request_limit: int = 1000,
+        ban_backoff_seconds: float = 60.0,
+        max_header_wait: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        logger: logging.Logger | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Check the settings and start with no knowledge of any bucket.
+
+        `clock` and `sleep` are injectable so tests run on a fake clock; `wall_clock`
+        only converts an absolute `X-RateLimit-Reset` when `Reset-After` is missing.
+        """
+        _require(max_requests_per_second > 0, "max_requests_per_second must be above 0")
+        _require(invalid_request_limit >= 1, "invalid_request_limit must be at least 1")
+        _require(ban_backoff_seconds >= 0, "ban_backoff_seconds must not be negative")
+        _require(max_header_wait > 0, "max_header_wait must be above 0")
+        self.max_requests_per_second = float(max_requests_per_second)
+        self.invalid_request_limit = int(invalid_request_limit)
+        self.ban_backoff_seconds = float(ban_backoff_seconds)
+        self.max_header_wait = float(max_header_wait)
+        self._clock = clock
+        self._sleep = sleep
+        self._wall_clock = wall_clock
+        self._log = logger or logging.getLogger(__name__)
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._interval = 1.0 / self.max_requests_per_second
+        self._next_slot = float("-inf")
+        self._buckets: dict[str, _Bucket] = {}
+        self._route_hashes: dict[str, str] = {}
+        self._hash_limits: dict[str, int] = {}
+        self._global_paused_until = float("-inf")
+        self._ban_until: float | None = None
+        self._ban_probe_out = False
+        self._stop_message: str | None = None
+        self._counters = _Counters()
+
+    # Public API ----------------------------------------------------------------------
+
+    def acquire(self, method: str, url: str) -> None:
+        """Block until a request to this route may be sent (global limiter + bucket).
+
+        Reserves a slot in the route's bucket and in the global rate. Raises
+        `RateLimitBanError` if the invalid-request guard has tripped or a confirmed
+        ban is in force.
+        """
+        route = parse_route(method, url)
+        waited = _WaitLog()
+        self._release_stale_ticket()
+        slot: float | None = self._reserve(route, url, waited)
+        while slot is not None:
+            self._sleep_until(slot, waited)
+            slot = self._confirm(waited)
+        self._record_wait(waited)
+
+    def record_response(
+        self,
+        method: str,
+        url: str,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes | None,
+    ) -> None:
+        """Learn from a response: bucket headers, 429s, invalid requests, bans.
+
+        Releases the reservation `acquire()` made on this thread. Raises
+        `RateLimitBanError` when the probe after a ban back-off is banned again.
+        """
+        route = parse_route(method, url)
+        response = _Response.parse(status, headers, body)
+        with self._lock:
+            now = self._clock()
+            ticket = self._take_ticket(method, url)
+            if ticket is not None:
+                self._release(ticket)
+            self._count_invalid(response, now)
+            if response.is_ban:
+                self._on_ban(ticket, now)
+                return
+            self._on_not_ban(ticket, now)
+            bucket = self._learn_bucket(route, response)
+            if response.has_rate_limit_headers or response.status < 400:
+                self._apply_headers(bucket, response, now)
+            if response.status == 429:
+                self._on_429(route, bucket, response, now)
+
+    def release(self, method: str, url: str) -> None:
+        """Give back the reservation of a request that got no response (network error)."""
+        with self._lock:
+            ticket = self._take_ticket(method, url)
+            if ticket is not None:
+                self._release(ticket)
+                if ticket.probe:
+                    self._ban_probe_out = False
+
+    @property
+    def stats(self) -> RateLimitStats:
+        """A consistent snapshot of the counters."""
+        with self._lock:
+            self._prune_invalid(self._clock())
+            c = self._counters
+            return RateLimitStats(
+                requests=c.requests,
+                route_429=c.route_429,
+                shared_429=c.shared_429,
+                global_429=c.global_429,
+                bans=c.bans,
+                invalid_requests=c.invalid_total,
+                invalid_requests_window=len(c.invalid),
+                waits=c.waits,
+                wait_seconds=c.wait_seconds,
+                longest_wait=c.longest_wait,
+            )
+
+    # Acquire: reservation and waiting ------------------------------------------------
+
+    def _reserve(self, route: Route, url: str, waited: _WaitLog) -> float:
+        """Wait until the bucket and every pause allow a request, then reserve it.
+
+        Returns the clock time of the reserved global-rate slot.
+        """
+        while True:
+            with self._lock:
+                self._raise_if_stopped()
+                now = self._clock()
+                bucket = self._bucket_for(route)
+                blocked = self._pause_all(now) or self._bucket_wait(bucket, now)
+                if blocked is None:
+                    bucket.inflight += 1
+                    self._local.ticket = _Ticket(route.method, url, bucket)
+                    self._claim_probe()
+                    self._counters.requests += 1
+                    return self._next_global_slot(now)
+            self._wait(blocked[0], blocked[1], waited)
+
+    def _next_global_slot(self, now: float) -> float:
+        """Space requests evenly at the configured rate (lock held)."""
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + self._interval
+        return slot
+
+    def _sleep_until(self, slot: float, waited: _WaitLog) -> None:
+        """Sleep until a reserved global slot."""
+        delay = slot - self._clock()
+        if delay > 0:
+            self._wait(delay, "the global request rate", waited)
+
+    def _confirm(self, waited: _WaitLog) -> float | None:
+        """After the slot wait, check for a pause that began meanwhile.
+
+        The bucket reservation is kept. Returns None when the request may go now, or a
+        new global slot to wait for after sitting out the pause.
+        """
+        with self._lock:
+            if self._stop_message is not None:
+                self._release_stale_ticket_locked()
+                self._raise_if_stopped()
+            blocked = self._pause_all(self._clock(), probing=self._holds_probe())
+            if blocked is None:
+                self._claim_probe()
+                return None
+        self._wait(blocked[0], blocked[1], waited)
+        with self._lock:
+            return self._next_global_slot(self._clock())
+
+    def _holds_probe(self) -> bool:
+        ticket: _Ticket | None = getattr(self._local, "ticket", None)
+        return bool(ticket and ticket.probe)
+
+    def _claim_probe(self) -> None:
+        """After a ban back-off, the first request to go is the one probe (lock held)."""
+        ticket: _Ticket | None = getattr(self._local, "ticket", None)
+        if self._ban_until is not None and ticket is not None and not ticket.probe:
+            ticket.probe = True
+            self._ban_probe_out = True
+
+    def _pause_all(self, now: float, *, probing: bool = False) -> tuple[float, str] | None:
+        """A pause that holds every request: ban back-off, ban probe, global 429."""
+        if self._ban_until is not None:
+            if now < self._ban_until:
+                return self._ban_until - now, "a suspected Cloudflare ban to pass"
+            if self._ban_probe_out and not probing:
+                return POLL_SECONDS, "the probe request after a ban back-off"
+        if now < self._global_paused_until:
+            return self._global_paused_until - now, "a global rate limit (429)"
+        return None
+
+    def _bucket_wait(self, bucket: _Bucket, now: float) -> tuple[float, str] | None:
+        """How long the bucket blocks a new request, or None."""
+        if now < bucket.paused_until:
+            return bucket.paused_until - now, f"bucket {bucket.label} (429)"
+        bucket.refresh(now)
+        if not bucket.learned and bucket.inflight:
+            return POLL_SECONDS, f"the first response of bucket {bucket.label}"
+        if bucket.remaining is not None and bucket.remaining - bucket.inflight <= 0:
+            if bucket.reset_at is None:
+                return POLL_SECONDS, f"bucket {bucket.label}"
+            return bucket.reset_at - now, f"bucket {bucket.label}"
+        return None
+
+    def _wait(self, seconds: float, reason: str, waited: _WaitLog) -> None:
+        """Sleep outside the lock, logging long waits at INFO before they start."""
+        if seconds <= 0:
+            return
+        if seconds > LONG_WAIT_SECONDS:
+            self._log.info("Rate limit: waiting %.1f s for %s", seconds, reason)
+            waited.announced = True
+        waited.add(seconds, reason)
+        self._sleep(seconds)
+
+    def _record_wait(self, waited: _WaitLog) -> None:
+        if waited.total <= 0:
+            return
+        if not waited.announced:
+            level = logging.INFO if waited.total > LONG_WAIT_SECONDS else logging.DEBUG
+            self._log.log(level, "Rate limit: waited %.3f s for %s", waited.total, waited.reason)
+        with self._lock:
+            c = self._counters
+            c.waits += 1
+            c.wait_seconds += waited.total
+            c.longest_wait = max(c.longest_wait, waited.total)
+
+    # Tickets (reservations) ----------------------------------------------------------
+
+    def _take_ticket(self, method: str, url: str) -> _Ticket | None:
+        """Take the reservation this thread made for this request, if any (lock held)."""
+        ticket: _Ticket | None = getattr(self._local, "ticket", None)
+        if ticket is None or ticket.method != method.upper() or ticket.url != url:
+            return None
+        self._local.ticket = None
+        return ticket
+
+    def _release(self, ticket: _Ticket) -> None:
+        bucket = ticket.bucket.resolve()
+        bucket.inflight = max(0, bucket.inflight - 1)
+
+    def _release_stale_ticket(self) -> None:
+        """Drop a reservation whose response was never recorded (one per thread)."""
+        if getattr(self._local, "ticket", None) is not None:
+            with self._lock:
+                self._release_stale_ticket_locked()
+
+    def _release_stale_ticket_locked(self) -> None:
+        ticket: _Ticket | None = getattr(self._local, "ticket", None)
+        if ticket is not None:
+            self._local.ticket = None
+            self._release(ticket)
+            if ticket.probe:
+                self._ban_probe_out = False
+
+    # Buckets -------------------------------------------------------------------------
+
+    def _bucket_for(self, route: Route) -> _Bucket:
+        """The live bucket of a route, adopting its pre-hash bucket once the hash is known."""
+        bucket_hash = self._route_hashes.get(route.template)
+        if bucket_hash is None:
+            return self._buckets.setdefault(route.key, _Bucket(route.label))
+        key = f"{bucket_hash}:{route.major}"
+        bucket = self._buckets.get(key)
+        early = self._buckets.pop(route.key, None)
+        if bucket is None:
+            bucket = early or _Bucket(route.label)
+            if not bucket.learned and bucket_hash in self._hash_limits:
+                bucket.limit = bucket.remaining = self._hash_limits[bucket_hash]
+                bucket.learned = True
+            self._buckets[key] = bucket
+        elif early is not None and early is not bucket:
+            bucket.absorb(early)
+        return bucket
+
+    def _learn_bucket(self, route: Route, response: _Response) -> _Bucket:
+        """Map the route to its `X-RateLimit-Bucket` and return its live bucket."""
+        bucket_hash = response.headers.get("x-ratelimit-bucket", "").strip()
+        if bucket_hash:
+            self._route_hashes[route.template] = bucket_hash
+        return self._bucket_for(route)
+
+    def _apply_headers(self, bucket: _Bucket, response: _Response, now: float) -> None:
+        """Take Limit, Remaining and the reset time from a response (lock held)."""
+        bucket.learned = True
+        limit = response.header_number("limit")
+        remaining = response.header_number("remaining")
+        if limit is not None:
+            bucket.limit = int(limit)
+            bucket_hash = response.headers.get("x-ratelimit-bucket", "").strip()
+            if bucket_hash:
+                self._hash_limits[bucket_hash] = bucket.limit
+        if remaining is not None:
+            bucket.remaining = max(0, int(remaining))
+        reset_in = self._reset_in(response, now)
+        if reset_in is not None:
+            bucket.reset_at = now + reset_in
+        elif remaining is not None and bucket.remaining == 0:
+            bucket.reset_at = now + min(DEFAULT_RETRY_AFTER, self.max_header_wait)
+
+    def _reset_in(self, response: _Response, now: float) -> float | None:
+        """Seconds until the bucket resets, capped at `max_header_wait`."""
+        reset_after = response.header_number("reset-after")
+        if reset_after is None:
+            reset = response.header_number("reset")
+            if reset is None:
+                return None
+            reset_after = reset - self._wall_clock()
+        return min(max(0.0, reset_after), self.max_header_wait)
+
+    # 429s, bans, invalid requests ----------------------------------------------------
+
+    def _on_429(self, route: Route, bucket: _Bucket, response: _Response, now: float) -> None:
+        """Pause everything (global) or the bucket (route, shared) for retry_after."""
+        retry_after = response.retry_after()
+        if retry_after is None:
+            retry_after = self._reset_in(response, now) or DEFAULT_RETRY_AFTER
+        c = self._counters
+        if response.is_global:
+            c.global_429 += 1
+            self._global_paused_until = max(self._global_paused_until, now + retry_after)
+            self._next_slot = max(self._next_slot, self._global_paused_until)
+            self._log.warning(
+                "Discord answered %s with a global 429: pausing all requests for %.1f s "
+                "(is another program using the same token?)",
+                route.label,
+                retry_after,
+            )
+            return
+        shared = response.scope == "shared"
+        if shared:
+            c.shared_429 += 1
+        else:
+            c.route_429 += 1
+        bucket.paused_until = max(bucket.paused_until, now + retry_after)
+        level = logging.WARNING if retry_after > self.max_header_wait else logging.INFO
+        self._log.log(
+            level,
+            "Discord answered %s with a %s429: pausing its bucket for %.1f s",
+            route.label,
+            "shared " if shared else "",
+            retry_after,
+        )
+
+    def _on_ban(self, ticket: _Ticket | None, now: float) -> None:
+        """First ban: one long back-off. A banned probe after it: stop the run."""
+        c = self._counters
+        c.bans += 1
+        if self._ban_until is None:
+            self._ban_until = now + self.ban_backoff_seconds
+            self._next_slot = max(self._next_slot, self._ban_until)
+            self._log.warning(
+                "Discord/Cloudflare answered with a ban response (429 without rate-limit "
+                "headers): pausing all requests for %.0f s, then trying one request",
+                self.ban_backoff_seconds,
+            )
+            return
+        is_probe = ticket.probe if ticket is not None else now >= self._ban_until
+        if not is_probe:
+            return
+        self._ban_probe_out = False
+        self._stop_message = (
+            "Discord/Cloudflare has temporarily banned this IP for too many invalid requests "
+            f"(still banned after a {self.ban_backoff_seconds:.0f} s pause; this run made "
+            f"{c.invalid_total} invalid requests, {len(c.invalid)} in the last 10 minutes): "
+            "wait about 1 hour before running the tap again, and check that no other "
+            "program on this IP is hammering Discord"
+        )
+        raise RateLimitBanError(self._stop_message)
+
+    def _on_not_ban(self, ticket: _Ticket | None, now: float) -> None:
+        """A real answer after a ban back-off lifts the ban suspicion."""
+        if self._ban_until is None:
+            return
+        is_probe = ticket.probe if ticket is not None else now >= self._ban_until
+        if is_probe:
+            self._ban_until = None
+            self._ban_probe_out = False
+            self._log.info("Discord answers normally again after the ban back-off; resuming")
+
+    def _count_invalid(self, response: _Response, now: float) -> None:
+        """Count 401/403/non-shared 429 and trip the guard at the limit (lock held)."""
+        if response.status not in _INVALID_STATUSES:
+            return
+        if response.status == 429 and response.scope == "shared" and not response.is_ban:
+            return
+        c = self._counters
+        c.invalid_total += 1
+        c.invalid.append((now, response.status))
+        self._prune_invalid(now)
+        if len(c.invalid) >= self.invalid_request_limit and self._stop_message is None:
+            self._stop_message = self._guard_message()
+
+    def _prune_invalid(self, now: float) -> None:
+        window = self._counters.invalid
+        while window and now - window[0][0] >= INVALID_WINDOW_SECONDS:
+            window.popleft()
+
+    def _guard_message(self) -> str:
+        """Why the run stopped, which statuses caused it, and what to change."""
+        by_status: dict[int, int] = {}
+        for _, status in self._counters.invalid:
+            by_status[status] = by_status.get(status, 0) + 1
+        counts = ", ".join(f"{n} x {s}" for s, n in sorted(by_status.items()))
+        return (
+            f"Stopped after {len(self._counters.invalid)} invalid requests (401/403/429) in "
+            f"10 minutes ({counts}) to protect this IP from a Discord/Cloudflare ban (Discord "
+            f"bans at {DISCORD_BAN_THRESHOLD:,}): usually the bot lacks permissions on many "
+            "channels, so grant them or narrow `guild_ids`/`channel_ids`; if the errors are "
+            f"expected, raise `invalid_request_limit` (now {self.invalid_request_limit})"
+        )
+
+    def _raise_if_stopped(self) -> None:
+        if self._stop_message is not None:
+            raise RateLimitBanError(self._stop_message)
+
+
+@dataclass
+class _WaitLog:
+    """The waits of one `acquire()` call, for logging and statistics."""
+
+    total: float = 0.0
+    reason: str = ""
+    longest: float = 0.0
+    announced: bool = False
+
+    def add(self, seconds: float, reason: str) -> None:
+        self.total += seconds
+        if seconds >= self.longest:
+            self.longest = seconds
+            self.reason = reason
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+# requests integration ----------------------------------------------------------------
+
+
+class RateLimitedAdapter(HTTPAdapter):
+    """Mounted on every session the tap uses: acquire() before send, record after.
+
+    The body is read only for 429 responses (to tell a real 429 from a Cloudflare ban
+    and to read `retry_after`), so streamed responses stay streamed.
+    """
+
+    def __init__(self, limiter: RateLimiter, **kwargs: Any) -> None:
+        """Wrap a standard adapter; `kwargs` go to `HTTPAdapter` (pool sizes, ...)."""
+        super().__init__(**kwargs)
+        self.limiter = limiter
+
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        """Send one request through the limiter."""
+        method = request.method or "GET"
+        url = request.url or ""
+        self.limiter.acquire(method, url)
+        try:
+            response = super().send(request, *args, **kwargs)
+            body = response.content if response.status_code == 429 else None
+        except BaseException:
+            self.limiter.release(method, url)
+            raise
+        self.limiter.record_response(method, url, response.status_code, response.headers, body)
+        return response
