@@ -48,6 +48,9 @@ DISCORD_BAN_THRESHOLD = 10_000
 POLL_SECONDS = 0.05
 """Re-check interval while waiting for an in-flight response rather than a clock time."""
 
+RESET_MARGIN_SECONDS = 0.002
+"""Added to every server-given wait: Discord rounds to milliseconds, never send early."""
+
 DEFAULT_RETRY_AFTER = 1.0
 """Pause after a 429 that names no retry time at all."""
 
@@ -649,7 +652,7 @@ class RateLimiter:
             if reset is None:
                 return None
             reset_after = reset - self._wall_clock()
-        return min(max(0.0, reset_after), self.max_header_wait)
+        return min(max(0.0, reset_after) + RESET_MARGIN_SECONDS, self.max_header_wait)
 
     # 429s, bans, invalid requests ----------------------------------------------------
 
@@ -658,6 +661,8 @@ class RateLimiter:
         retry_after = response.retry_after()
         if retry_after is None:
             retry_after = self._reset_in(response, now) or DEFAULT_RETRY_AFTER
+        else:
+            retry_after += RESET_MARGIN_SECONDS
         c = self._counters
         if response.is_global:
             c.global_429 += 1
