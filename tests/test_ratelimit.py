@@ -522,6 +522,21 @@ def test_threads_on_many_channels_with_small_buckets() -> None:
     assert vt.now - 1000.0 == near(10.0 + 15 / 50, abs=0.05)  # + the global spacing
 
 
+def test_global_429_stops_every_thread_for_retry_after() -> None:
+    """The server's global limit is lower than configured: each global 429 silences all."""
+    vt = VirtualTime()
+    limiter = RateLimiter(clock=vt.clock, sleep=vt.sleep, max_requests_per_second=50)
+    rule = Rule(r"/channels/(\d+)/messages", "msgs", limit=1000, window=1.0)
+    server = FakeDiscord(vt.clock, [rule], global_rate=10)
+    vt.run([pager(limiter, server, f"{API}/channels/{c}/messages", 10) for c in range(6)])
+    global_429s = [t for t, _, status, is_global in server.log if is_global]
+    assert global_429s
+    for t in global_429s:  # retry_after is 0.5 s in the fake
+        assert not [e for e in server.log if t < e[0] < t + 0.5]
+    assert limiter.stats.global_429 == len(global_429s)
+    assert limiter.stats.route_429 == 0
+
+
 # 429s ----------------------------------------------------------------------------------
 
 
