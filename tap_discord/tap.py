@@ -67,7 +67,7 @@ class TapDiscord(Tap):
 
     name = "tap-discord"
     package_name = "tap-discord"
-    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [  # type: ignore[assignment]
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
         TapCapabilities.CATALOG,
         TapCapabilities.STATE,
         TapCapabilities.DISCOVER,
@@ -118,7 +118,7 @@ class TapDiscord(Tap):
         ),
         th.Property(
             "max_requests_per_second",
-            th.NumberType(minimum=0.1),
+            th.NumberType(minimum=1),
             default=50,
             description="Global request rate cap (Discord allows 50 per second per bot).",
         ),
@@ -261,14 +261,6 @@ class TapDiscord(Tap):
 
     # Running --------------------------------------------------------------------------
 
-    def sync_all(self) -> None:
-        """Sync, and on a fatal error still emit the state of what was emitted."""
-        try:
-            super().sync_all()
-        except UserFacingError:
-            self.state_writer.write_state(self.state)
-            raise
-
     @classmethod
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
         """`--test=auth` prints who the credentials are (no secret); errors are one line."""
@@ -302,7 +294,7 @@ class TapDiscord(Tap):
             ctx.exit(1)
 
     @classmethod
-    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the tap; a user error becomes one line on stderr and exit code 1."""
         quiet = _QuietStreamFailure()
         logging.getLogger().addFilter(quiet)

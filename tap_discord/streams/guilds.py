@@ -35,7 +35,7 @@ class GuildsStream(DiscordStream):
             return configured
         key = ("user_guilds", "@me")
         if key not in self.discord_tap.cache:
-            lister = self.discord_tap.streams["user_guilds"]
+            lister = t.cast("DiscordStream", self.discord_tap.streams["user_guilds"])
             self.discord_tap.cache[key] = list(lister.request_records({}))
         ids = [str(guild["id"]) for guild in self.discord_tap.cache[key]]
         if not ids:
