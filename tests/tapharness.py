@@ -126,6 +126,6 @@ def _parse(stdout: str) -> list[dict[str, Any]]:
     messages = []
     for line in stdout.splitlines():
         line = line.strip()
-        if line.startswith("{"):
+        if line.startswith('{"type"'):
             messages.append(json.loads(line))
     return messages
