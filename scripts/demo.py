@@ -138,15 +138,17 @@ class Meltano:
         return dict(json.loads(out)) if out else {}
 
 
-def message_bookmarks(state: Mapping[str, t.Any]) -> dict[str, t.Any]:
-    """Map channel id -> bookmark value, from the tap state's `bookmarks.messages`."""
-    stream_state = state.get("singer_state", state).get("bookmarks", {}).get("messages", {})
-    marks: dict[str, t.Any] = {}
+def message_bookmarks(state: Mapping[str, t.Any]) -> dict[str, str]:
+    """Map channel or thread id -> id of the last message synced, from the tap state.
+
+    The tap keeps one SDK partition per guild under `bookmarks.messages`, holding a
+    `channel_bookmarks` map of every channel and thread it has read.
+    """
+    singer_state = state.get("singer_state", state)
+    stream_state = singer_state.get("bookmarks", {}).get("messages", {})
+    marks: dict[str, str] = {}
     for partition in stream_state.get("partitions", []):
-        context = partition.get("context", {})
-        channel = context.get("channel_id") or next(iter(context.values()), None)
-        if channel is not None and "replication_key_value" in partition:
-            marks[str(channel)] = partition["replication_key_value"]
+        marks.update({str(k): str(v) for k, v in partition.get("channel_bookmarks", {}).items()})
     return marks
 
 
@@ -360,6 +362,7 @@ def demo_postgres(meltano: Meltano, emulator: EmulatorProcess, pg: ThrowawayPost
         "TARGET_POSTGRES_HOST": pg.host,
         "TARGET_POSTGRES_PORT": str(pg.port),
         "TARGET_POSTGRES_USER": pg.user,
+        "TARGET_POSTGRES_PASSWORD": pg.password,
         "TARGET_POSTGRES_DATABASE": pg.database,
     }
     say(f"[4/6] run 1: meltano run tap-discord target-postgres ({pg.dsn})")

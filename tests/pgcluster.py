@@ -87,8 +87,8 @@ def free_port() -> int:
 class ThrowawayPostgres:
     """A private PostgreSQL server for the lifetime of a `with` block.
 
-    Attributes after entering: `host`, `port`, `user`, `database`, `dsn`
-    (libpq URI) and `sqlalchemy_url` (for target-postgres).
+    Attributes after entering: `host`, `port`, `user`, `password` (ignored: trust
+    authentication), `database`, `dsn` (libpq URI) and `sqlalchemy_url`.
     """
 
     #: Durability is pointless for a server deleted minutes later; these make
@@ -123,6 +123,11 @@ class ThrowawayPostgres:
     def dsn(self) -> str:
         """libpq URI, for psql and psycopg."""
         return f"postgresql://{self.user}@{self.host}:{self.port}/{self.database}"
+
+    @property
+    def password(self) -> str:
+        """Any password works (trust authentication); target-postgres insists on one."""
+        return "throwaway"
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -1,0 +1,455 @@
+"""End to end: real Meltano, real target-postgres, a real PostgreSQL, the emulator.
+
+One module-scoped pipeline does what a user does: `meltano install`, then
+`meltano run tap-discord target-postgres` three times against the in-process
+emulator's demo world: run 1 from no state, run 2 after new messages were added,
+run 3 with nothing new. The tests compare every table with the emulator's ground
+truth, read the state Meltano stored, and check that no Meltano command asks
+Meltano Hub for anything.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import typing as t
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scripts.demo import LOAD_SCHEMA, STATE_ID, Meltano, MeltanoError, message_bookmarks
+from tests.pgcluster import ThrowawayPostgres, postgres_available
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parent.parent
+TOKEN = "e2e-meltano-bot-token"
+NEW_MESSAGES = 30
+
+#: Primary key columns per table, as the tap declares them.
+KEYS: dict[str, tuple[str, ...]] = {
+    "guilds": ("id",),
+    "channels": ("id",),
+    "threads": ("id",),
+    "messages": ("id",),
+    "members": ("guild_id", "user_id"),
+    "invites": ("code",),
+    "roles": ("id",),
+    "emojis": ("id",),
+    "stickers": ("id",),
+    "scheduled_events": ("id",),
+    "audit_log": ("id",),
+}
+
+
+# Fixtures -----------------------------------------------------------------------------
+
+
+class HubRecorder:
+    """A stand-in Meltano Hub on loopback that records every request it gets."""
+
+    def __init__(self) -> None:
+        """Bind to a free port; serve on `with`."""
+        hits: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                hits.append(f"GET {self.path}")
+                self.send_response(503)
+                self.end_headers()
+
+            def log_message(self, *args: t.Any) -> None:
+                pass
+
+        self.hits = hits
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Point every Hub setting of Meltano here."""
+        return {"MELTANO_HUB_URL": self.url, "MELTANO_HUB_API_ROOT": f"{self.url}/meltano/api/v1"}
+
+    def __enter__(self) -> HubRecorder:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class Installed:
+    """What the session's `meltano install` did."""
+
+    seconds: float
+    hub_hits: list[str]
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """`meltano install` once per session, with Meltano Hub pointed at a recorder.
+
+    Plugins go to the project's .meltano/ and are reused by later sessions; a file
+    lock keeps two concurrent test sessions from installing into it at once.
+    """
+    meltano = Meltano(workdir=tmp_path_factory.mktemp("install"), settings={})
+    lock_dir = REPO / ".meltano"
+    lock_dir.mkdir(exist_ok=True)
+    with (lock_dir / ".e2e-install.lock").open("w") as lock, HubRecorder() as hub:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        started = time.monotonic()
+        meltano("install", env=hub.env, log_name="install.log")
+        seconds = time.monotonic() - started
+    print(f"\nmeltano install: {seconds:.1f}s")
+    return Installed(seconds=seconds, hub_hits=list(hub.hits))
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[ThrowawayPostgres]:
+    """A private PostgreSQL for this module (required in CI, skipped elsewhere)."""
+    if not postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL server binaries are missing (apt-get install postgresql-15)")
+        pytest.skip("PostgreSQL server binaries are missing (apt-get install postgresql-15)")
+    with ThrowawayPostgres(database="discord") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[t.Any]:
+    """The in-process emulator with the demo world (its ground truth is inspectable)."""
+    from tests.emulator import Emulator, WorldSpec
+
+    with Emulator(WorldSpec.demo(), bot_token=TOKEN) as emu:
+        yield emu
+
+
+@dataclass
+class Snapshot:
+    """Every key of every table, and when its row was last written."""
+
+    keys: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
+    batched_max: dict[str, t.Any] = field(default_factory=dict)
+    message_batched: dict[str, t.Any] = field(default_factory=dict)
+
+    def key_set(self, table: str) -> set[tuple[str, ...]]:
+        return set(self.keys.get(table, []))
+
+
+def snapshot(dsn: str) -> Snapshot:
+    """Read the keys and `_sdc_batched_at` of every table the target created."""
+    import psycopg
+    from psycopg import sql
+
+    snap = Snapshot()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (LOAD_SCHEMA,),
+            )
+        ]
+        for table in tables:
+            columns = KEYS.get(table, ("id",))
+            query = sql.SQL("SELECT {}, _sdc_batched_at FROM {}").format(
+                sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+                sql.Identifier(LOAD_SCHEMA, table),
+            )
+            rows = conn.execute(query).fetchall()
+            snap.keys[table] = [tuple(str(v) for v in row[:-1]) for row in rows]
+            snap.batched_max[table] = max((row[-1] for row in rows), default=None)
+            if table == "messages":
+                snap.message_batched = {str(row[0]): row[-1] for row in rows}
+    return snap
+
+
+@dataclass
+class Pipeline:
+    """Snapshots, ground truth and timings of the three runs."""
+
+    streams: set[str]
+    expected_1: dict[str, set[tuple[str, ...]]]
+    expected_2: dict[str, set[tuple[str, ...]]]
+    after_1: Snapshot
+    after_2: Snapshot
+    after_3: Snapshot
+    added_ids: set[str]
+    state: dict[str, t.Any]
+    seconds: list[float]
+    meltano: Meltano
+
+
+@pytest.fixture(scope="module")
+def pipeline(
+    installed: Installed,
+    postgres: ThrowawayPostgres,
+    emulator: t.Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Pipeline:
+    """Run 1, add messages, run 2, run 3: each `meltano run tap-discord target-postgres`."""
+    meltano = Meltano(
+        workdir=tmp_path_factory.mktemp("meltano"),
+        settings={
+            "TAP_DISCORD_BOT_TOKEN": TOKEN,
+            "TAP_DISCORD_API_URL": emulator.api_url,
+            "TARGET_POSTGRES_HOST": postgres.host,
+            "TARGET_POSTGRES_PORT": str(postgres.port),
+            "TARGET_POSTGRES_USER": postgres.user,
+            "TARGET_POSTGRES_PASSWORD": postgres.password,
+            "TARGET_POSTGRES_DATABASE": postgres.database,
+        },
+    )
+    catalog = json.loads(meltano("invoke", "tap-discord", "--discover").stdout)
+    streams = {entry["tap_stream_id"] for entry in catalog["streams"]}
+
+    expected_1 = expected_keys(emulator, streams)
+    seconds = [meltano.run("target-postgres", log_name="run1.log")]
+    after_1 = snapshot(postgres.dsn)
+
+    before = visible_message_ids(emulator)
+    add_messages(emulator, NEW_MESSAGES)
+    added = visible_message_ids(emulator) - before
+    expected_2 = expected_keys(emulator, streams)
+    seconds.append(meltano.run("target-postgres", log_name="run2.log"))
+    after_2 = snapshot(postgres.dsn)
+
+    seconds.append(meltano.run("target-postgres", log_name="run3.log"))
+    after_3 = snapshot(postgres.dsn)
+    print("\nmeltano run tap-discord target-postgres: " + ", ".join(f"{s:.1f}s" for s in seconds))
+    return Pipeline(
+        streams=streams,
+        expected_1=expected_1,
+        expected_2=expected_2,
+        after_1=after_1,
+        after_2=after_2,
+        after_3=after_3,
+        added_ids=added,
+        state=meltano.state(),
+        seconds=seconds,
+        meltano=meltano,
+    )
+
+
+# Ground truth ---------------------------------------------------------------------------
+
+
+def guild_ids(emu: t.Any) -> list[str]:
+    return [str(g["id"]) for g in emu.world.guilds]
+
+
+def channels_and_threads(emu: t.Any) -> list[dict[str, t.Any]]:
+    world = emu.world
+    return [c for g in guild_ids(emu) for c in (*world.channels[g], *world.threads[g])]
+
+
+def visible_messages_by_channel(emu: t.Any) -> dict[str, list[str]]:
+    """Channel or thread id -> ids of the messages the bot can read there.
+
+    `visible_messages` is empty where the tap gets nothing: no View Channel (403),
+    no Read Message History (200 []), categories and forums (no messages).
+    """
+    found = {}
+    for channel in channels_and_threads(emu):
+        ids = [str(m["id"]) for m in emu.visible_messages(str(channel["id"]))]
+        if ids:
+            found[str(channel["id"])] = ids
+    return found
+
+
+def visible_message_ids(emu: t.Any) -> set[str]:
+    return {m for ids in visible_messages_by_channel(emu).values() for m in ids}
+
+
+def add_messages(emu: t.Any, count: int) -> None:
+    """Spread `count` new messages over a busy text channel, an empty channel, a thread."""
+    world = emu.world
+    readable = [
+        c
+        for c in channels_and_threads(emu)
+        if c["type"] in (0, 2, 5, 11, 12)
+        and c["id"] not in world.unreadable
+        and c["id"] not in world.no_history
+    ]
+    busy = [c for c in readable if c["type"] == 0 and world.messages.get(c["id"])]
+    empty = [c for c in readable if not world.messages.get(c["id"])]
+    archived = [c for c in readable if c.get("thread_metadata", {}).get("archived")]
+    targets = list({c["id"]: c for c in (*busy[:2], *empty[:1], *archived[:1])})
+    assert len(targets) >= 3, "the demo world changed: pick other channels"
+    for i, channel_id in enumerate(targets):
+        share = count // len(targets) + (1 if i < count % len(targets) else 0)
+        emu.add_messages(channel_id, share)
+
+
+def expected_keys(emu: t.Any, streams: set[str]) -> dict[str, set[tuple[str, ...]]]:
+    """The primary keys each offered stream's table must hold, from the world."""
+    world = emu.world
+    gids = guild_ids(emu)
+    known: dict[str, set[tuple[str, ...]]] = {
+        "guilds": {(g,) for g in gids},
+        "user_guilds": {(g,) for g in gids},
+        "channels": {(str(c["id"]),) for g in gids for c in world.channels[g]},
+        "threads": {(str(c["id"]),) for g in gids for c in world.threads[g]},
+        "messages": {(m,) for m in visible_message_ids(emu)},
+        "members": {(g, str(m["user"]["id"])) for g in gids for m in world.members[g]},
+        "invites": {(str(i["code"]),) for g in gids for i in world.invites[g]},
+    }
+    expected = {}
+    for stream in streams:
+        if stream in known:
+            expected[stream] = known[stream]
+            continue
+        # Other guild lists (roles, emojis, ...): the world keeps them per guild too.
+        per_guild = getattr(world, stream, None)
+        assert isinstance(per_guild, dict), f"no ground truth for stream {stream!r}"
+        key = KEYS.get(stream, ("id",))
+        expected[stream] = {
+            tuple(str(item[k]) for k in key) for g in gids for item in per_guild.get(g, [])
+        }
+    return expected
+
+
+# Tests ----------------------------------------------------------------------------------
+
+
+def test_install_never_asks_meltano_hub(installed: Installed, tmp_path: Path) -> None:
+    assert installed.hub_hits == []
+    # The recorder does catch Meltano's Hub requests: `meltano hub ping` reaches it.
+    meltano = Meltano(workdir=tmp_path, settings={})
+    with HubRecorder() as hub:
+        with pytest.raises(MeltanoError, match="hub ping"):
+            meltano("hub", "ping", env=hub.env, timeout=120)
+        assert hub.hits, "meltano hub ping did not reach the recorder"
+
+
+def test_every_bot_stream_is_loaded(pipeline: Pipeline) -> None:
+    assert set(KEYS) & pipeline.streams == set(KEYS) & set(pipeline.after_1.keys)
+    assert set(pipeline.after_1.keys) == set(pipeline.expected_1)
+
+
+def test_run_1_tables_equal_the_world(pipeline: Pipeline) -> None:
+    for table, expected in pipeline.expected_1.items():
+        assert expected, f"the world has no {table}: the comparison would prove nothing"
+        assert pipeline.after_1.key_set(table) == expected, table
+
+
+def test_run_2_tables_equal_the_world(pipeline: Pipeline) -> None:
+    for table, expected in pipeline.expected_2.items():
+        assert pipeline.after_2.key_set(table) == expected, table
+
+
+def test_no_duplicate_primary_keys(pipeline: Pipeline) -> None:
+    for snap in (pipeline.after_1, pipeline.after_2, pipeline.after_3):
+        for table, keys in snap.keys.items():
+            dupes = [k for k, n in Counter(keys).items() if n > 1]
+            assert not dupes, f"{table}: duplicate keys {dupes[:5]}"
+
+
+def test_run_2_loads_only_the_new_messages(pipeline: Pipeline) -> None:
+    assert len(pipeline.added_ids) == NEW_MESSAGES
+    mark = pipeline.after_1.batched_max["messages"]
+    written = {m for m, at in pipeline.after_2.message_batched.items() if at > mark}
+    assert written == pipeline.added_ids
+
+
+def test_run_3_with_nothing_new_loads_no_message(pipeline: Pipeline) -> None:
+    assert pipeline.after_3.message_batched == pipeline.after_2.message_batched
+    # The full-table streams are written again (upserts, same keys).
+    mark = pipeline.after_2.batched_max["guilds"]
+    assert pipeline.after_3.batched_max["guilds"] > mark
+    assert pipeline.after_3.key_set("guilds") == pipeline.after_2.key_set("guilds")
+
+
+def test_state_has_a_bookmark_per_channel(pipeline: Pipeline, emulator: t.Any) -> None:
+    marks = message_bookmarks(pipeline.state)
+    newest = {
+        channel: max(ids, key=int) for channel, ids in visible_messages_by_channel(emulator).items()
+    }
+    assert marks == newest
+
+
+def test_state_id_is_listed(pipeline: Pipeline) -> None:
+    listed = pipeline.meltano("state", "list").stdout.split()
+    assert STATE_ID in listed
+
+
+def test_discover_and_about_through_meltano(pipeline: Pipeline) -> None:
+    meltano = pipeline.meltano
+    catalog = json.loads(meltano("invoke", "tap-discord", "--discover").stdout)
+    by_name = {entry["tap_stream_id"]: entry for entry in catalog["streams"]}
+    for stream, keys in KEYS.items():
+        if stream in by_name:
+            assert tuple(by_name[stream]["key_properties"]) == keys, stream
+    about = json.loads(meltano("invoke", "tap-discord", "--about", "--format", "json").stdout)
+    assert about["name"] == "tap-discord"
+    assert "state" in about["capabilities"]
+
+
+def test_jsonl_loader_writes_the_same_messages(
+    installed: Installed, emulator: t.Any, tmp_path: Path
+) -> None:
+    output = tmp_path / "out"
+    meltano = Meltano(
+        workdir=tmp_path,
+        settings={
+            "TAP_DISCORD_BOT_TOKEN": TOKEN,
+            "TAP_DISCORD_API_URL": emulator.api_url,
+            "TARGET_JSONL_DESTINATION_PATH": str(output),
+        },
+    )
+    meltano.run("target-jsonl", log_name="jsonl.log")
+    (messages_file,) = output.glob("messages-*.jsonl")
+    with messages_file.open(encoding="utf-8") as handle:
+        ids = [json.loads(line)["id"] for line in handle]
+    assert sorted(ids) == sorted(visible_message_ids(emulator))
+    state = meltano.state("dev:tap-discord-to-target-jsonl")
+    assert set(message_bookmarks(state)) == set(visible_messages_by_channel(emulator))
+
+
+def test_meltano_yml_declares_every_tap_setting() -> None:
+    from singer_sdk.helpers.capabilities import FLATTENING_CONFIG, STREAM_MAPS_CONFIG
+
+    about = json.loads(
+        subprocess.run(
+            [str(Path(sys.executable).parent / "tap-discord"), "--about", "--format", "json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    builtin = set(STREAM_MAPS_CONFIG["properties"]) | set(FLATTENING_CONFIG["properties"])
+    tap_settings = {
+        name: schema
+        for name, schema in about["settings"]["properties"].items()
+        if name not in builtin
+    }
+    project = yaml.safe_load((REPO / "meltano.yml").read_text())
+    (extractor,) = project["plugins"]["extractors"]
+    declared = {s["name"]: s for s in extractor["settings"]}
+    assert set(declared) == set(tap_settings)
+    kinds = {"string": "string", "integer": "integer", "number": "decimal", "boolean": "boolean"}
+    kinds |= {"array": "array", "object": "object"}
+    for name, schema in tap_settings.items():
+        setting = declared[name]
+        secret = bool(schema.get("secret") or schema.get("writeOnly"))
+        assert bool(setting.get("sensitive")) == secret, name
+        types = schema.get("type") or ["string"]  # secrets carry no type
+        types = [types] if isinstance(types, str) else types
+        json_type = next(t for t in types if t != "null")
+        assert setting["kind"] == kinds[json_type], name
+        if "value" in setting:
+            assert setting["value"] == schema.get("default"), name
