@@ -31,11 +31,21 @@ if t.TYPE_CHECKING:
     from tap_discord.tap import TapDiscord
 
 RETRY_BASE_SECONDS = 0.5
+#: What is worth another try: rate limits, 5xx, bad bodies, timeouts, dropped connections.
+RETRIABLE_EXCEPTIONS = (
+    RetriableAPIError,
+    ConnectionResetError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 RETRY_MAX_WAIT_SECONDS = 30.0
 
 #: Why Discord says no, by JSON error code, when a stream has nothing more specific.
 DEFAULT_FORBIDDEN_REASONS: dict[int | None, str] = {
-    50001: "Missing Access (50001): the bot cannot see this resource",
+    50001: "Missing Access (50001): the bot cannot view this channel or resource (grant "
+    "it View Channel, or invite it to the guild)",
     50013: "Missing Permissions (50013): the bot lacks a permission for this resource",
 }
 NOT_FOUND_REASONS: dict[int | None, str] = {
@@ -174,14 +184,25 @@ class DiscordStream(RESTStream[t.Any]):
     def request_decorator(
         self, func: Callable[..., requests.Response]
     ) -> Callable[..., requests.Response]:
-        """Retry with the SDK's backoff, then fail with one line naming the URL path."""
-        retrying = super().request_decorator(func)
+        """Retry with backoff, then fail with one line naming the URL path.
+
+        Built like the SDK's decorator but without backoff's own log lines (our
+        `backoff_handler` logs each retry; the final error is printed once).
+        """
+        retrying = backoff.on_exception(
+            self.backoff_wait_generator,
+            RETRIABLE_EXCEPTIONS,
+            max_tries=self.backoff_max_tries,
+            on_backoff=self.backoff_handler,
+            jitter=self.backoff_jitter,
+            logger=None,
+        )(func)
         tries = self.backoff_max_tries()
 
         def send(prepared: requests.PreparedRequest, context: Context | None) -> requests.Response:
             try:
                 return retrying(prepared, context)
-            except (RetriableAPIError, requests.RequestException, ConnectionResetError) as exc:
+            except RETRIABLE_EXCEPTIONS as exc:
                 path = (prepared.path_url or "").split("?", 1)[0]
                 raise RequestFailedError(
                     f"{prepared.method} {path} still failed after {tries} tries "

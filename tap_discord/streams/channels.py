@@ -67,6 +67,8 @@ class ThreadsStream(GuildChildStream):
     primary_keys = ("id",)
     schema = schemas.THREADS_SCHEMA
     forbidden_reasons: t.ClassVar[dict[int | None, str]] = {
+        50001: "Missing Access (50001): the bot cannot view this channel (grant View "
+        "Channel and Read Message History)",
         50013: "Missing Permissions (50013): private archived threads need the Manage "
         "Threads permission",
     }

@@ -65,6 +65,8 @@ class Settings:
     members_intent: bool = True
     manage_guild: bool = True
     manage_threads: bool = True
+    #: Channels still listed but answering 404 10003, as if deleted mid-run.
+    vanished_channels: set[str] = field(default_factory=set)
 
 
 class Emulator:
@@ -322,7 +324,7 @@ class Emulator:
     def _route_messages(self, match, query):
         channel_id = match.group(1)
         channel = self.world.find_channel(channel_id)
-        if channel is None:
+        if channel is None or channel_id in self.settings.vanished_channels:
             return 404, {"message": "Unknown Channel", "code": 10003}
         if channel_id in self.world.unreadable:
             return 403, {"message": "Missing Access", "code": 50001}
