@@ -1,291 +1,134 @@
-"""Stream schemas (fallback written by the lead while the full set lands)."""
+"""JSON schemas of every stream, written with ``singer_sdk.typing`` from Discord's docs.
+
+One module per resource; ``common`` holds the objects shared between resources and
+``fields`` the primitive types and presence rules (read its docstring first). Each
+stream has a ``<NAME>_SCHEMA`` dict and, next to it, its key tuple ``<NAME>_KEYS``;
+``STREAM_SCHEMAS`` and ``PRIMARY_KEYS`` index both by stream name.
+
+Conventions, all from docs §1.4 and §8:
+
+* ids, snowflakes and permission bitsets are strings; timestamps are ``date-time``
+  strings; counts, enums, flags and colors are unbounded integers (BIGINT in
+  target-postgres, a type no later widening can contradict);
+* ``name?`` fields may be absent, ``?type`` fields may be null, key properties are
+  required and non-null;
+* fields whose type genuinely varies carry no type: audit-log ``old_value`` and
+  ``new_value``; a message ``nonce`` is ``integer`` or ``string``; message
+  ``components`` are open objects.
+
+Records must already match these schemas as Discord sends them (plus the ids the tap
+adds), so the tap can turn off the SDK's type conformance.
+"""
 
 from __future__ import annotations
 
 import typing as t
 
-from singer_sdk import typing as th
-
-ANY = th.CustomType({"type": ["string", "integer", "null"]})
-ANY_OBJECT = th.ObjectType(additional_properties=True)
-STR = th.StringType
-INT = th.IntegerType
-BOOL = th.BooleanType
-TS = th.DateTimeType
-
-
-def _p(name: str, kind: t.Any, **kw: t.Any) -> th.Property:
-    return th.Property(name, kind, **kw)
-
-
-USER = th.ObjectType(
-    _p("id", STR),
-    _p("username", STR),
-    _p("discriminator", STR),
-    _p("global_name", STR),
-    _p("avatar", STR),
-    _p("bot", BOOL),
-    _p("system", BOOL),
-    _p("public_flags", INT),
-    _p("flags", INT),
-    _p("banner", STR),
-    _p("accent_color", INT),
-    _p("avatar_decoration_data", ANY_OBJECT),
-    _p("collectibles", ANY_OBJECT),
-    _p("primary_guild", ANY_OBJECT),
-    additional_properties=True,
+from tap_discord.schemas.audit_log import (
+    AUDIT_LOG_INTEGRATIONS_KEYS,
+    AUDIT_LOG_INTEGRATIONS_SCHEMA,
+    AUDIT_LOG_KEYS,
+    AUDIT_LOG_SCHEMA,
+    AUDIT_LOG_USERS_KEYS,
+    AUDIT_LOG_USERS_SCHEMA,
+    AUDIT_LOG_WEBHOOKS_KEYS,
+    AUDIT_LOG_WEBHOOKS_SCHEMA,
+)
+from tap_discord.schemas.channels import (
+    CHANNELS_KEYS,
+    CHANNELS_SCHEMA,
+    THREADS_KEYS,
+    THREADS_SCHEMA,
+)
+from tap_discord.schemas.emojis import EMOJIS_KEYS, EMOJIS_SCHEMA
+from tap_discord.schemas.guilds import GUILDS_KEYS, GUILDS_SCHEMA
+from tap_discord.schemas.invites import INVITES_KEYS, INVITES_SCHEMA
+from tap_discord.schemas.members import (
+    MEMBERS_KEYS,
+    MEMBERS_SCHEMA,
+    USER_GUILD_MEMBERS_KEYS,
+    USER_GUILD_MEMBERS_SCHEMA,
+)
+from tap_discord.schemas.messages import MESSAGES_KEYS, MESSAGES_SCHEMA
+from tap_discord.schemas.roles import ROLES_KEYS, ROLES_SCHEMA
+from tap_discord.schemas.scheduled_events import (
+    SCHEDULED_EVENTS_KEYS,
+    SCHEDULED_EVENTS_SCHEMA,
+)
+from tap_discord.schemas.stickers import STICKERS_KEYS, STICKERS_SCHEMA
+from tap_discord.schemas.users import (
+    CURRENT_USER_KEYS,
+    CURRENT_USER_SCHEMA,
+    USER_CONNECTIONS_KEYS,
+    USER_CONNECTIONS_SCHEMA,
+    USER_GUILDS_KEYS,
+    USER_GUILDS_SCHEMA,
 )
 
-ROLE_TAGS = th.ObjectType(additional_properties=True)
-EMOJI = th.ObjectType(
-    _p("id", STR),
-    _p("name", STR),
-    _p("roles", th.ArrayType(STR)),
-    _p("user", USER),
-    _p("require_colons", BOOL),
-    _p("managed", BOOL),
-    _p("animated", BOOL),
-    _p("available", BOOL),
-    additional_properties=True,
-)
-PERMISSION_OVERWRITE = th.ObjectType(
-    _p("id", STR), _p("type", INT), _p("allow", STR), _p("deny", STR), additional_properties=True
-)
-THREAD_METADATA = th.ObjectType(
-    _p("archived", BOOL),
-    _p("auto_archive_duration", INT),
-    _p("archive_timestamp", TS),
-    _p("locked", BOOL),
-    _p("invitable", BOOL),
-    _p("create_timestamp", TS),
-    additional_properties=True,
-)
-CHANNEL_PROPS = [
-    _p("id", STR, required=True),
-    _p("type", INT),
-    _p("guild_id", STR),
-    _p("position", INT),
-    _p("permission_overwrites", th.ArrayType(PERMISSION_OVERWRITE)),
-    _p("name", STR),
-    _p("topic", STR),
-    _p("nsfw", BOOL),
-    _p("last_message_id", STR),
-    _p("bitrate", INT),
-    _p("user_limit", INT),
-    _p("rate_limit_per_user", INT),
-    _p("recipients", th.ArrayType(USER)),
-    _p("icon", STR),
-    _p("owner_id", STR),
-    _p("application_id", STR),
-    _p("managed", BOOL),
-    _p("parent_id", STR),
-    _p("last_pin_timestamp", TS),
-    _p("rtc_region", STR),
-    _p("video_quality_mode", INT),
-    _p("message_count", INT),
-    _p("member_count", INT),
-    _p("thread_metadata", THREAD_METADATA),
-    _p("member", ANY_OBJECT),
-    _p("default_auto_archive_duration", INT),
-    _p("permissions", STR),
-    _p("flags", INT),
-    _p("total_message_sent", INT),
-    _p("available_tags", th.ArrayType(ANY_OBJECT)),
-    _p("applied_tags", th.ArrayType(STR)),
-    _p("default_reaction_emoji", ANY_OBJECT),
-    _p("default_thread_rate_limit_per_user", INT),
-    _p("default_sort_order", INT),
-    _p("default_forum_layout", INT),
+#: Stream name → (record schema, key properties).
+STREAMS: dict[str, tuple[dict[str, t.Any], tuple[str, ...]]] = {
+    "guilds": (GUILDS_SCHEMA, GUILDS_KEYS),
+    "channels": (CHANNELS_SCHEMA, CHANNELS_KEYS),
+    "threads": (THREADS_SCHEMA, THREADS_KEYS),
+    "messages": (MESSAGES_SCHEMA, MESSAGES_KEYS),
+    "members": (MEMBERS_SCHEMA, MEMBERS_KEYS),
+    "invites": (INVITES_SCHEMA, INVITES_KEYS),
+    "roles": (ROLES_SCHEMA, ROLES_KEYS),
+    "emojis": (EMOJIS_SCHEMA, EMOJIS_KEYS),
+    "stickers": (STICKERS_SCHEMA, STICKERS_KEYS),
+    "scheduled_events": (SCHEDULED_EVENTS_SCHEMA, SCHEDULED_EVENTS_KEYS),
+    "audit_log": (AUDIT_LOG_SCHEMA, AUDIT_LOG_KEYS),
+    "audit_log_users": (AUDIT_LOG_USERS_SCHEMA, AUDIT_LOG_USERS_KEYS),
+    "audit_log_webhooks": (AUDIT_LOG_WEBHOOKS_SCHEMA, AUDIT_LOG_WEBHOOKS_KEYS),
+    "audit_log_integrations": (AUDIT_LOG_INTEGRATIONS_SCHEMA, AUDIT_LOG_INTEGRATIONS_KEYS),
+    "current_user": (CURRENT_USER_SCHEMA, CURRENT_USER_KEYS),
+    "user_guilds": (USER_GUILDS_SCHEMA, USER_GUILDS_KEYS),
+    "user_connections": (USER_CONNECTIONS_SCHEMA, USER_CONNECTIONS_KEYS),
+    "user_guild_members": (USER_GUILD_MEMBERS_SCHEMA, USER_GUILD_MEMBERS_KEYS),
+}
+#: Stream name → record schema.
+STREAM_SCHEMAS: dict[str, dict[str, t.Any]] = {name: s for name, (s, _) in STREAMS.items()}
+#: Stream name → key properties.
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {name: k for name, (_, k) in STREAMS.items()}
+
+__all__ = [
+    "AUDIT_LOG_INTEGRATIONS_KEYS",
+    "AUDIT_LOG_INTEGRATIONS_SCHEMA",
+    "AUDIT_LOG_KEYS",
+    "AUDIT_LOG_SCHEMA",
+    "AUDIT_LOG_USERS_KEYS",
+    "AUDIT_LOG_USERS_SCHEMA",
+    "AUDIT_LOG_WEBHOOKS_KEYS",
+    "AUDIT_LOG_WEBHOOKS_SCHEMA",
+    "CHANNELS_KEYS",
+    "CHANNELS_SCHEMA",
+    "CURRENT_USER_KEYS",
+    "CURRENT_USER_SCHEMA",
+    "EMOJIS_KEYS",
+    "EMOJIS_SCHEMA",
+    "GUILDS_KEYS",
+    "GUILDS_SCHEMA",
+    "INVITES_KEYS",
+    "INVITES_SCHEMA",
+    "MEMBERS_KEYS",
+    "MEMBERS_SCHEMA",
+    "MESSAGES_KEYS",
+    "MESSAGES_SCHEMA",
+    "PRIMARY_KEYS",
+    "ROLES_KEYS",
+    "ROLES_SCHEMA",
+    "SCHEDULED_EVENTS_KEYS",
+    "SCHEDULED_EVENTS_SCHEMA",
+    "STICKERS_KEYS",
+    "STICKERS_SCHEMA",
+    "STREAMS",
+    "STREAM_SCHEMAS",
+    "THREADS_KEYS",
+    "THREADS_SCHEMA",
+    "USER_CONNECTIONS_KEYS",
+    "USER_CONNECTIONS_SCHEMA",
+    "USER_GUILDS_KEYS",
+    "USER_GUILDS_SCHEMA",
+    "USER_GUILD_MEMBERS_KEYS",
+    "USER_GUILD_MEMBERS_SCHEMA",
 ]
-CHANNEL = th.ObjectType(*CHANNEL_PROPS, additional_properties=True)
-CHANNELS_SCHEMA = th.PropertiesList(*CHANNEL_PROPS).to_dict()
-THREADS_SCHEMA = CHANNELS_SCHEMA
-
-MESSAGE_PROPS = [
-    _p("id", STR, required=True),
-    _p("channel_id", STR),
-    _p("guild_id", STR),
-    _p("author", USER),
-    _p("content", STR),
-    _p("timestamp", TS),
-    _p("edited_timestamp", TS),
-    _p("tts", BOOL),
-    _p("mention_everyone", BOOL),
-    _p("mentions", th.ArrayType(USER)),
-    _p("mention_roles", th.ArrayType(STR)),
-    _p("mention_channels", th.ArrayType(ANY_OBJECT)),
-    _p("attachments", th.ArrayType(ANY_OBJECT)),
-    _p("embeds", th.ArrayType(ANY_OBJECT)),
-    _p("reactions", th.ArrayType(ANY_OBJECT)),
-    _p("nonce", ANY),
-    _p("pinned", BOOL),
-    _p("webhook_id", STR),
-    _p("type", INT),
-    _p("activity", ANY_OBJECT),
-    _p("application", ANY_OBJECT),
-    _p("application_id", STR),
-    _p("flags", INT),
-    _p("message_reference", ANY_OBJECT),
-    _p("message_snapshots", th.ArrayType(ANY_OBJECT)),
-    _p("referenced_message", ANY_OBJECT),
-    _p("interaction_metadata", ANY_OBJECT),
-    _p("interaction", ANY_OBJECT),
-    _p("thread", CHANNEL),
-    _p("components", th.ArrayType(ANY_OBJECT)),
-    _p("sticker_items", th.ArrayType(ANY_OBJECT)),
-    _p("stickers", th.ArrayType(ANY_OBJECT)),
-    _p("position", INT),
-    _p("role_subscription_data", ANY_OBJECT),
-    _p("resolved", ANY_OBJECT),
-    _p("poll", ANY_OBJECT),
-    _p("call", ANY_OBJECT),
-]
-MESSAGES_SCHEMA = th.PropertiesList(*MESSAGE_PROPS).to_dict()
-
-ROLE_PROPS = [
-    _p("id", STR, required=True),
-    _p("guild_id", STR),
-    _p("name", STR),
-    _p("color", INT),
-    _p("colors", ANY_OBJECT),
-    _p("hoist", BOOL),
-    _p("icon", STR),
-    _p("unicode_emoji", STR),
-    _p("position", INT),
-    _p("permissions", STR),
-    _p("managed", BOOL),
-    _p("mentionable", BOOL),
-    _p("tags", ROLE_TAGS),
-    _p("flags", INT),
-]
-GUILDS_SCHEMA = th.PropertiesList(
-    _p("id", STR, required=True),
-    _p("name", STR),
-    _p("icon", STR),
-    _p("icon_hash", STR),
-    _p("splash", STR),
-    _p("discovery_splash", STR),
-    _p("banner", STR),
-    _p("description", STR),
-    _p("vanity_url_code", STR),
-    _p("owner", BOOL),
-    _p("owner_id", STR),
-    _p("permissions", STR),
-    _p("application_id", STR),
-    _p("afk_channel_id", STR),
-    _p("afk_timeout", INT),
-    _p("widget_enabled", BOOL),
-    _p("widget_channel_id", STR),
-    _p("system_channel_id", STR),
-    _p("system_channel_flags", INT),
-    _p("rules_channel_id", STR),
-    _p("public_updates_channel_id", STR),
-    _p("safety_alerts_channel_id", STR),
-    _p("verification_level", INT),
-    _p("default_message_notifications", INT),
-    _p("explicit_content_filter", INT),
-    _p("mfa_level", INT),
-    _p("nsfw_level", INT),
-    _p("nsfw", BOOL),
-    _p("preferred_locale", STR),
-    _p("region", STR),
-    _p("roles", th.ArrayType(th.ObjectType(*ROLE_PROPS, additional_properties=True))),
-    _p("emojis", th.ArrayType(EMOJI)),
-    _p("features", th.ArrayType(STR)),
-    _p("stickers", th.ArrayType(ANY_OBJECT)),
-    _p("welcome_screen", ANY_OBJECT),
-    _p("max_presences", INT),
-    _p("max_members", INT),
-    _p("premium_tier", INT),
-    _p("premium_subscription_count", INT),
-    _p("max_video_channel_users", INT),
-    _p("max_stage_video_channel_users", INT),
-    _p("premium_progress_bar_enabled", BOOL),
-    _p("approximate_member_count", INT),
-    _p("approximate_presence_count", INT),
-    _p("incidents_data", ANY_OBJECT),
-    _p("home_header", STR),
-).to_dict()
-USER_GUILDS_SCHEMA = th.PropertiesList(
-    _p("id", STR, required=True),
-    _p("name", STR),
-    _p("icon", STR),
-    _p("banner", STR),
-    _p("owner", BOOL),
-    _p("permissions", STR),
-    _p("features", th.ArrayType(STR)),
-    _p("approximate_member_count", INT),
-    _p("approximate_presence_count", INT),
-).to_dict()
-MEMBERS_SCHEMA = th.PropertiesList(
-    _p("guild_id", STR, required=True),
-    _p("user_id", STR, required=True),
-    _p("user", USER),
-    _p("nick", STR),
-    _p("avatar", STR),
-    _p("banner", STR),
-    _p("roles", th.ArrayType(STR)),
-    _p("joined_at", TS),
-    _p("premium_since", TS),
-    _p("deaf", BOOL),
-    _p("mute", BOOL),
-    _p("flags", INT),
-    _p("pending", BOOL),
-    _p("permissions", STR),
-    _p("communication_disabled_until", TS),
-    _p("avatar_decoration_data", ANY_OBJECT),
-).to_dict()
-USER_GUILD_MEMBERS_SCHEMA = MEMBERS_SCHEMA
-INVITES_SCHEMA = th.PropertiesList(
-    _p("code", STR, required=True),
-    _p("guild_id", STR),
-    _p("type", INT),
-    _p("guild", ANY_OBJECT),
-    _p("channel", ANY_OBJECT),
-    _p("inviter", USER),
-    _p("target_type", INT),
-    _p("target_user", USER),
-    _p("target_application", ANY_OBJECT),
-    _p("approximate_presence_count", INT),
-    _p("approximate_member_count", INT),
-    _p("expires_at", TS),
-    _p("guild_scheduled_event", ANY_OBJECT),
-    _p("flags", INT),
-    _p("roles", th.ArrayType(ANY_OBJECT)),
-    _p("uses", INT),
-    _p("max_uses", INT),
-    _p("max_age", INT),
-    _p("temporary", BOOL),
-    _p("created_at", TS),
-).to_dict()
-CURRENT_USER_SCHEMA = th.PropertiesList(
-    _p("id", STR, required=True),
-    _p("username", STR),
-    _p("discriminator", STR),
-    _p("global_name", STR),
-    _p("avatar", STR),
-    _p("bot", BOOL),
-    _p("system", BOOL),
-    _p("mfa_enabled", BOOL),
-    _p("banner", STR),
-    _p("accent_color", INT),
-    _p("locale", STR),
-    _p("verified", BOOL),
-    _p("email", STR),
-    _p("flags", INT),
-    _p("premium_type", INT),
-    _p("public_flags", INT),
-    _p("avatar_decoration_data", ANY_OBJECT),
-).to_dict()
-USER_CONNECTIONS_SCHEMA = th.PropertiesList(
-    _p("id", STR, required=True),
-    _p("type", STR, required=True),
-    _p("name", STR),
-    _p("revoked", BOOL),
-    _p("integrations", th.ArrayType(ANY_OBJECT)),
-    _p("verified", BOOL),
-    _p("friend_sync", BOOL),
-    _p("show_activity", BOOL),
-    _p("two_way_link", BOOL),
-    _p("visibility", INT),
-).to_dict()

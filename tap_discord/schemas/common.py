@@ -185,6 +185,39 @@ PARTIAL_APPLICATION = nested(
     field("custom_install_url", STRING),
 )
 
+# --- Integrations (docs guild.mdx "Integration Structure") ----------------------------
+
+INTEGRATION_ACCOUNT = nested(always("id", STRING), always("name", STRING))
+INTEGRATION_APPLICATION = nested(
+    always("id", SNOWFLAKE),
+    always("name", STRING),
+    always_nullable("icon", STRING),
+    always("description", STRING),
+    field("bot", USER),
+)
+#: Audit logs and user connections carry *partial* integrations; the docs' example of
+#: one also has ``application_id``, which the full structure does not list.
+INTEGRATION_FIELDS: Fields = (
+    always("id", SNOWFLAKE),
+    always("name", STRING),
+    always("type", STRING),  # twitch, youtube, discord, guild_subscription
+    always("enabled", BOOLEAN),
+    field("syncing", BOOLEAN),
+    field("role_id", SNOWFLAKE),
+    field("enable_emoticons", BOOLEAN),
+    field("expire_behavior", INTEGER),
+    field("expire_grace_period", INTEGER),
+    field("user", USER),
+    always("account", INTEGRATION_ACCOUNT),
+    field("synced_at", TIMESTAMP),
+    field("subscriber_count", INTEGER),
+    field("revoked", BOOLEAN),
+    field("application", INTEGRATION_APPLICATION),
+    field("scopes", array(STRING)),
+    field("application_id", SNOWFLAKE),
+)
+INTEGRATION = nested(*INTEGRATION_FIELDS)
+
 # --- Message parts (docs message.mdx) --------------------------------------------------
 
 ATTACHMENT = nested(

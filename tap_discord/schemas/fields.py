@@ -86,12 +86,12 @@ def merge(*groups: Fields) -> Fields:
     """Concatenate field lists; a later field replaces an earlier one of the same name.
 
     This is how a stream adds ``guild_id`` to an object, or makes a field that is
-    optional in general (``member.user``) required in its own records.
+    optional in general (``member.user``) required in its own records. A replaced field
+    keeps its place, so properties stay in the order of Discord's table.
     """
     by_name: dict[str, th.Property[t.Any]] = {}
     for group in groups:
         for prop in group:
-            by_name.pop(prop.name, None)
             by_name[prop.name] = prop
     return tuple(by_name.values())
 
