@@ -72,7 +72,10 @@ class Settings:
 class Emulator:
     """A Discord API emulator on 127.0.0.1 (free port), serving from daemon threads."""
 
-    def __init__(self, spec: WorldSpec | None = None, *, bot_token: str = "test-bot-token") -> None:
+    def __init__(
+        self, spec: WorldSpec | None = None, *, bot_token: str = "test-bot-token", port: int = 0
+    ) -> None:
+        self.port = port
         self.spec = spec or WorldSpec.small()
         self.world = World(self.spec)
         self.bot_token = bot_token
@@ -92,7 +95,7 @@ class Emulator:
     def start(self) -> Emulator:
         """Listen on a free loopback port."""
         handler = type("Handler", (_Handler,), {"emulator": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
@@ -184,6 +187,30 @@ class Emulator:
             return self._log(method, path, name, major, 429, headers, body)
         status, body = getattr(self, f"_route_{name}")(match, query)
         return self._log(method, path, name, major, status, headers, body)
+
+    def control(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        """Control endpoints for the demo: add messages, read request counts."""
+        if method == "POST" and path == "/_emulator/messages":
+            count = int(body.get("count", 1))
+            channel = body.get("channel_id")
+            targets = (
+                [channel]
+                if channel
+                else [cid for cid in self.world.messages if self.visible_messages(cid)]
+            )
+            created = [
+                m["id"]
+                for i in range(count)
+                for m in self.add_messages(targets[i % len(targets)], 1)
+            ]
+            return 200, {}, {"created": created}
+        if method == "GET" and path == "/_emulator/stats":
+            records = self.requests
+            kinds: dict[str, int] = {}
+            for record in records:
+                kinds[record.kind] = kinds.get(record.kind, 0) + 1
+            return 200, {}, {"requests": len(records), "by_kind": kinds}
+        return 404, {}, {"message": "unknown control endpoint"}
 
     def _log(self, method, path, route, major, status, headers, body):
         kind = "ok" if status < 400 else ("route_429" if status == 429 else str(status))
