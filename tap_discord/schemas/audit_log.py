@@ -97,5 +97,10 @@ AUDIT_LOG_WEBHOOKS_SCHEMA = record(WEBHOOK_FIELDS)
 AUDIT_LOG_INTEGRATIONS_KEYS = ("id",)
 AUDIT_LOG_INTEGRATIONS_SCHEMA = record(
     INTEGRATION_FIELDS,
-    (field("enabled", BOOLEAN), field("account", INTEGRATION_ACCOUNT), GUILD_ID),
+    (
+        always_nullable("name", STRING),  # the spec allows null here
+        field("enabled", BOOLEAN),
+        field("account", INTEGRATION_ACCOUNT),
+        GUILD_ID,
+    ),
 )
