@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import fnmatch
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -958,7 +959,7 @@ def test_wrong_shapes_are_rejected(case: str) -> None:
 
 # --- 4. the emulator's world and the tap's own output ----------------------------------
 
-#: World attribute (a dict of guild id → list) feeding each guild-level stream.
+#: World attribute (guild id → list of API objects) behind each guild-level stream.
 WORLD_LISTS = {
     "channels": "channels",
     "threads": "threads",
@@ -970,14 +971,57 @@ WORLD_LISTS = {
     "scheduled_events": "scheduled_events",
     "audit_log": "audit_log",
 }
+#: Objects an audit log references (`world.audit_refs[guild].objects[kind]`) → schema.
+AUDIT_REFS = {
+    "users": "audit_log_users",
+    "webhooks": "audit_log_webhooks",
+    "integrations": "audit_log_integrations",
+    "threads": "threads",
+    "guild_scheduled_events": "scheduled_events",
+}
 
 
-def with_tap_fields(stream: str, guild_id: str, obj: dict[str, Any]) -> dict[str, Any]:
-    """The record the tap makes of an API object: `guild_id`, and `user_id` for members."""
-    record = {"guild_id": guild_id, **obj}
-    if stream in ("members", "user_guild_members"):
-        record["user_id"] = obj["user"]["id"]
-    return record
+def world_records(world: Any) -> dict[str, list[dict[str, Any]]]:
+    """Every object of the world as the tap would emit it, by the schema it must fit.
+
+    The tap adds `guild_id` to guild-level objects (and the SDK adds it to guilds, from
+    the partition), and `user_id` to members. Lists the emulator does not model yet
+    are simply absent.
+    """
+    out: dict[str, list[dict[str, Any]]] = {
+        "guilds": [{**guild, "guild_id": guild["id"]} for guild in world.guilds],
+        "current_user": [world.bot_user, *world.users],
+    }
+    for stream, attr in WORLD_LISTS.items():
+        for guild_id, items in (getattr(world, attr, None) or {}).items():
+            for obj in items:
+                record = {"guild_id": guild_id, **obj}
+                if stream == "members":
+                    record["user_id"] = obj["user"]["id"]
+                out.setdefault(stream, []).append(record)
+    guild_of = {
+        str(channel["id"]): guild_id
+        for source in (world.channels, world.threads)
+        for guild_id, channels in source.items()
+        for channel in channels
+    }
+    for channel_id in world.messages:
+        for obj in world.messages[channel_id]:
+            out.setdefault("messages", []).append({**obj, "guild_id": guild_of[str(channel_id)]})
+    for guild_id, refs in (getattr(world, "audit_refs", None) or {}).items():
+        for kind, stream in AUDIT_REFS.items():
+            for obj in refs.objects.get(kind, {}).values():
+                # Users are global; the other referenced objects belong to the guild.
+                added = {} if kind == "users" else {"guild_id": guild_id}
+                out.setdefault(f"{stream} (audit ref)", []).append({**added, **obj})
+    for guild_id, hooks in (getattr(world, "webhooks", None) or {}).items():
+        for obj in hooks:
+            out.setdefault("audit_log_webhooks", []).append({"guild_id": guild_id, **obj})
+    return out
+
+
+def schema_of(label: str) -> str:
+    return label.removesuffix(" (audit ref)")
 
 
 @pytest.fixture(scope="module")
@@ -987,44 +1031,115 @@ def world() -> Any:
     return World(WorldSpec.small())
 
 
-def test_emulator_guilds(world: Any) -> None:
-    assert world.guilds
-    for guild in world.guilds:
-        assert_valid("guilds", {**guild, "guild_id": guild["id"]})
+@pytest.fixture(scope="module")
+def records(world: Any) -> dict[str, list[dict[str, Any]]]:
+    return world_records(world)
 
 
-@pytest.mark.parametrize("stream", sorted(WORLD_LISTS))
-def test_emulator_guild_lists(world: Any, stream: str) -> None:
-    lists = getattr(world, WORLD_LISTS[stream], None)
-    if lists is None:
-        pytest.skip(f"the emulator has no {WORLD_LISTS[stream]} yet")
-    count = 0
-    for guild_id, items in lists.items():
-        for obj in items:
-            assert_valid(stream, with_tap_fields(stream, guild_id, obj))
-            count += 1
-    if stream in ("channels", "threads", "members", "roles"):
-        assert count, f"the small world has {stream}"
+def test_emulator_world_has_every_core_stream(records: dict[str, list[Any]]) -> None:
+    core = {"guilds", "channels", "threads", "messages", "members", "invites", "roles"}
+    assert core <= {label for label, items in records.items() if items}
 
 
-def test_emulator_messages(world: Any) -> None:
-    guild_of = {
-        str(channel["id"]): guild_id
-        for source in (world.channels, world.threads)
-        for guild_id, channels in source.items()
-        for channel in channels
-    }
-    count = 0
-    for channel_id, messages in world.messages.items():
-        for obj in messages:
-            assert_valid("messages", {**obj, "guild_id": guild_of[str(channel_id)]})
-            count += 1
-    assert count
+@pytest.mark.parametrize(
+    "stream", [*ALL_STREAMS, *(f"{s} (audit ref)" for s in AUDIT_REFS.values())]
+)
+def test_every_emulator_object_validates(records: dict[str, list[Any]], stream: str) -> None:
+    if not records.get(stream):
+        pytest.skip(f"the emulator has no {stream} objects")
+    for record in records[stream]:
+        assert_valid(schema_of(stream), record)
 
 
-def test_emulator_users(world: Any) -> None:
-    for user in [world.bot_user, *world.users]:
-        assert_valid("current_user", user)
+#: Fields the emulator sends that Discord's reference (the digest's §8, the docs' tables,
+#: the OpenAPI spec) does not document. They validate (objects are open), but a top-level
+#: one has no column, so they are listed here until the emulator drops them; any other
+#: undeclared field fails the test below. Message components are open by design.
+UNDOCUMENTED_IN_EMULATOR = (
+    "*/display_name_styles",  # users
+    "*/banner_color",
+    "*/clan",
+    "/display_name_styles",
+    "/banner_color",
+    "/clan",
+    "*/reactions/[]/burst_me",
+    "*/reactions/[]/burst_count",
+    "*/attachments/[]/content_scan_version",
+    "*/embeds/[]/content_scan_version",
+    "*/interaction_metadata/name",
+    "*/interaction_metadata/command_type",
+    "/interaction_metadata/name",
+    "/interaction_metadata/command_type",
+    "roles:/description",
+    "guilds:/roles/[]/description",
+    "stickers:/asset",
+    "guilds:/stickers/[]/asset",
+    "scheduled_events:/sponsor_id",
+)
+
+
+def undeclared(value: Any, schema: dict[str, Any], path: str) -> Iterator[str]:
+    """Paths of keys in `value` that `schema` does not declare (open objects excepted)."""
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            if key in props:
+                yield from undeclared(item, props[key], f"{path}/{key}")
+            elif isinstance(extra, dict):
+                yield from undeclared(item, extra, f"{path}/{{}}")
+            elif props and "/components" not in path:
+                yield f"{path}/{key}"
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            yield from undeclared(item, schema["items"], f"{path}/[]")
+
+
+def is_known_gap(stream: str, path: str) -> bool:
+    path = path.removeprefix("/referenced_message")
+    return any(
+        fnmatch.fnmatchcase(f"{stream}:{path}", pattern)
+        if ":" in pattern
+        else fnmatch.fnmatchcase(path, pattern)
+        for pattern in UNDOCUMENTED_IN_EMULATOR
+    )
+
+
+def test_emulator_sends_no_field_the_schemas_lack(records: dict[str, list[Any]]) -> None:
+    found: dict[str, set[str]] = {}
+    for label, items in records.items():
+        stream = schema_of(label)
+        for record in items:
+            for path in undeclared(record, schemas.STREAM_SCHEMAS[stream], ""):
+                if not is_known_gap(stream, path):
+                    found.setdefault(label, set()).add(path)
+    assert not found, found
+
+
+def test_emulator_served_bodies() -> None:
+    """Bodies of routes whose objects the world does not hold as such (bot token)."""
+    import requests
+
+    from tests.emulator import Emulator, WorldSpec
+
+    token = "schema-test-bot-token"
+    with Emulator(WorldSpec.small(), bot_token=token) as emu:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bot {token}"
+
+        def get(path: str, **params: Any) -> Any:
+            response = session.get(emu.api_url + path, params=params, timeout=10)
+            assert response.status_code == 200, (path, response.status_code, response.text)
+            return response.json()
+
+        user_guilds = get("/users/@me/guilds", with_counts="true")
+        assert user_guilds
+        for guild in user_guilds:
+            assert_valid("user_guilds", guild)
+            assert "approximate_member_count" in guild
+            full = get(f"/guilds/{guild['id']}", with_counts="true")
+            assert_valid("guilds", {**full, "guild_id": full["id"]})
+        assert_valid("current_user", get("/users/@me"))
 
 
 @pytest.fixture(scope="module")
