@@ -23,7 +23,7 @@ from tests.emulator.errors import (
     ApiError,
     Query,
 )
-from tests.emulator.messages import dumps
+from tests.emulator.messages import dumps, page_ids
 from tests.emulator.snowflakes import ms_from_iso
 
 if TYPE_CHECKING:
@@ -457,7 +457,11 @@ class Api:
         gated = not self.settings.message_content_intent
         with self.factory.lock:
             ids = page_ids(log.ids, limit, **cursors)
-            return 200, self.factory.page_bytes(log, ids, gated)
+            body = self.factory.page_bytes(log, ids, gated)
+        if len(ids) == limit and cursors["around"] is None:
+            forward = cursors["after"] is not None
+            self.factory.prefetch(log, ids[-1] if forward else ids[0], limit, forward, gated)
+        return 200, body
 
     def message(self, req: ApiRequest) -> Reply:
         """One message (needs Read Message History)."""
@@ -551,25 +555,6 @@ class Api:
         if not self.has_history(channel):
             raise ApiError(403, MISSING_PERMISSIONS)
         return channel
-
-
-def page_ids(
-    ids: Any, limit: int, around: int | None, before: int | None, after: int | None
-) -> list[int]:
-    """Ascending ids of the page Discord would return (exclusive bounds, §11.1)."""
-    if after is not None:
-        lo = bisect.bisect_right(ids, after)
-        return list(ids[lo : lo + limit])
-    if before is not None:
-        hi = bisect.bisect_left(ids, before)
-        return list(ids[max(0, hi - limit) : hi])
-    if around is not None:
-        older = limit // 2
-        newer = limit - older
-        hi = bisect.bisect_left(ids, around)
-        lo = bisect.bisect_right(ids, around)
-        return list(ids[max(0, hi - older) : hi]) + list(ids[lo : lo + newer])
-    return list(ids[max(0, len(ids) - limit) :])
 
 
 def archived_ms(thread: dict[str, Any]) -> int:

@@ -38,12 +38,19 @@ def snowflake_ms(snowflake: int | str) -> int:
 
 def iso_from_ms(unix_ms: int) -> str:
     """Discord's timestamp text: `2017-07-11T17:27:07.299000+00:00` (ms precision)."""
-    seconds, millis = divmod(unix_ms, 1000)
-    t = time.gmtime(seconds)
-    return (
-        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{millis:03d}000+00:00"
-    )
+    day, rest = divmod(unix_ms, 86_400_000)
+    date = _DAY_CACHE.get(day)
+    if date is None:
+        t = time.gmtime(day * 86_400)
+        date = _DAY_CACHE[day] = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+    seconds, millis = divmod(rest, 1000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{date}{hour:02d}:{minute:02d}:{second:02d}.{millis:03d}000+00:00"
+
+
+_DAY_CACHE: dict[int, str] = {}
+"""Date prefixes by day number: formatting dates dominated timestamp cost."""
 
 
 def iso_of(snowflake: int | str) -> str:
