@@ -230,11 +230,14 @@ class EmulatorProcess:
         return found[0]
 
     def add_messages(self, count: int) -> dict[str, t.Any]:
-        """POST /_emulator/messages: new messages spread over the readable channels."""
+        """POST /_emulator/messages: new messages spread over readable channels and threads.
+
+        Returns `{"count": n, "channels": n, "ids": [...], ...}`.
+        """
         return self._request("POST", "/messages", {"count": count})
 
     def stats(self) -> dict[str, t.Any]:
-        """GET /_emulator/stats: requests served, 429s, ..."""
+        """GET /_emulator/stats: `{"requests": n, "by_kind": {"ok": n, "route_429": n}}`."""
         return self._request("GET", "/stats")
 
     def _request(
@@ -371,7 +374,7 @@ def demo_postgres(meltano: Meltano, emulator: EmulatorProcess, pg: ThrowawayPost
     say(f"      done in {seconds:.1f}s: {sum(n for n, _ in after_1.values())} rows")
 
     added = emulator.add_messages(NEW_MESSAGES)
-    say(f"[5/6] emulator: added {NEW_MESSAGES} messages ({_describe(added)})")
+    say(f"[5/6] emulator: posted {added['count']} new messages in {added['channels']} channels")
 
     say("[6/6] run 2: meltano run tap-discord target-postgres (resumes from the state)")
     seconds = meltano.run("target-postgres", log_name="run2.log")
@@ -411,7 +414,7 @@ def demo_jsonl(meltano: Meltano, emulator: EmulatorProcess, output: Path) -> Non
     say(f"      done in {seconds:.1f}s: {sum(run_1.values())} records")
 
     added = emulator.add_messages(NEW_MESSAGES)
-    say(f"[5/6] emulator: added {NEW_MESSAGES} messages ({_describe(added)})")
+    say(f"[5/6] emulator: posted {added['count']} new messages in {added['channels']} channels")
     time.sleep(1.1)  # target-jsonl names files by the second; keep the runs apart
 
     say("[6/6] run 2: meltano run tap-discord target-jsonl (resumes from the state)")
@@ -428,9 +431,10 @@ def demo_jsonl(meltano: Meltano, emulator: EmulatorProcess, output: Path) -> Non
     say(f"State {state_id}: message bookmarks for {len(marks)} channels/threads")
 
 
-def _describe(response: Mapping[str, t.Any]) -> str:
-    """A short summary of a control endpoint's JSON answer."""
-    return ", ".join(f"{k}={v}" for k, v in response.items() if not isinstance(v, (list, dict)))
+def describe_traffic(stats: Mapping[str, t.Any]) -> str:
+    """One line from the emulator's request counters."""
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(stats.get("by_kind", {}).items()))
+    return f"{stats.get('requests', 0)} requests ({kinds})"
 
 
 REAL_DISCORD = """
@@ -485,7 +489,7 @@ def main() -> int:
                     finally:
                         pg.stop()
                 with contextlib.suppress(OSError, ValueError):
-                    say(f"Emulator traffic: {_describe(emulator.stats())}")
+                    say(f"Emulator served {describe_traffic(emulator.stats())}")
         say(REAL_DISCORD)
         return 0
     except KeyboardInterrupt:

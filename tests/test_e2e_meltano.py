@@ -14,6 +14,7 @@ import fcntl
 import http.server
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ import pytest
 import yaml
 
 from scripts.demo import LOAD_SCHEMA, STATE_ID, Meltano, MeltanoError, message_bookmarks
+from scripts.demo import NEW_MESSAGES as NEW_DEMO_MESSAGES
 from tests.pgcluster import ThrowawayPostgres, postgres_available
 
 if t.TYPE_CHECKING:
@@ -276,20 +278,16 @@ def visible_message_ids(emu: t.Any) -> set[str]:
 
 
 def add_messages(emu: t.Any, count: int) -> None:
-    """Spread `count` new messages over a busy text channel, an empty channel, a thread."""
-    world = emu.world
-    readable = [
-        c
-        for c in channels_and_threads(emu)
-        if c["type"] in (0, 2, 5, 11, 12)
-        and c["id"] not in world.unreadable
-        and c["id"] not in world.no_history
-    ]
-    busy = [c for c in readable if c["type"] == 0 and world.messages.get(c["id"])]
-    empty = [c for c in readable if not world.messages.get(c["id"])]
-    archived = [c for c in readable if c.get("thread_metadata", {}).get("archived")]
-    targets = list({c["id"]: c for c in (*busy[:2], *empty[:1], *archived[:1])})
-    assert len(targets) >= 3, "the demo world changed: pick other channels"
+    """Spread `count` new messages over busy channels, an empty one and a thread."""
+    from tests.emulator.control import writable_channels
+
+    writable = writable_channels(emu)  # readable text channels and active threads
+    threads = {str(c["id"]) for g in guild_ids(emu) for c in emu.world.threads[g]}
+    busy = [c for c in writable if c not in threads and emu.visible_messages(c)]
+    empty = [c for c in writable if not emu.visible_messages(c)]
+    in_thread = [c for c in writable if c in threads]
+    targets = list(dict.fromkeys([*busy[:2], *empty[:1], *in_thread[:1]]))
+    assert len(targets) == 4, "the demo world changed: pick other channels"
     for i, channel_id in enumerate(targets):
         share = count // len(targets) + (1 if i < count % len(targets) else 0)
         emu.add_messages(channel_id, share)
@@ -303,7 +301,7 @@ def expected_keys(emu: t.Any, streams: set[str]) -> dict[str, set[tuple[str, ...
         "guilds": {(g,) for g in gids},
         "user_guilds": {(g,) for g in gids},
         "channels": {(str(c["id"]),) for g in gids for c in world.channels[g]},
-        "threads": {(str(c["id"]),) for g in gids for c in world.threads[g]},
+        "threads": {(str(c["id"]),) for g in gids for c in emu.visible_threads(g)},
         "messages": {(m,) for m in visible_message_ids(emu)},
         "members": {(g, str(m["user"]["id"])) for g in gids for m in world.members[g]},
         "invites": {(str(i["code"]),) for g in gids for i in world.invites[g]},
@@ -453,3 +451,83 @@ def test_meltano_yml_declares_every_tap_setting() -> None:
         assert setting["kind"] == kinds[json_type], name
         if "value" in setting:
             assert setting["value"] == schema.get("default"), name
+
+
+# The README's first command ----------------------------------------------------------------
+
+
+def _port_open(url: str) -> bool:
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((parts.hostname or "127.0.0.1", parts.port or 80)) == 0
+
+
+def _demo(scratch: Path, **popen: t.Any) -> subprocess.Popen[str]:
+    """`python scripts/demo.py` (what `make demo` runs) with its temp files in `scratch`."""
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "scripts" / "demo.py")],
+        cwd=REPO,
+        env={**os.environ, "TMPDIR": str(scratch)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        **popen,
+    )
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A temp dir the postgres user can enter (pytest's own tmp dirs are private to root)."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="tap-discord-e2e-demo-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_demo_runs_twice_and_cleans_up(installed: Installed, scratch: Path) -> None:
+    if not postgres_available():
+        pytest.skip("PostgreSQL server binaries are missing")
+    proc = _demo(scratch)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith("  ")}
+    before, after, loaded = (int(v) for v in rows["messages"])
+    assert after - before == loaded == NEW_DEMO_MESSAGES, out
+    assert int(rows["members"][2]) == int(rows["members"][1]) > 0, out  # re-upserted
+    assert "TAP_DISCORD_BOT_TOKEN" in out
+    # Nothing left running or on disk.
+    urls = [w for w in out.split() if w.startswith(("http://127.0.0.1", "postgresql://"))]
+    assert urls, out
+    for url in urls:
+        assert not _port_open(url.replace("postgresql://postgres@", "http://")), url
+    assert list(scratch.iterdir()) == []
+
+
+def test_demo_cleans_up_on_ctrl_c(installed: Installed, scratch: Path) -> None:
+    if not postgres_available():
+        pytest.skip("PostgreSQL server binaries are missing")
+    proc = _demo(scratch, start_new_session=True)
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("[4/6]"):
+            break
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    rest, _ = proc.communicate(timeout=120)
+    out = "".join(seen) + rest
+    assert proc.returncode == 130, out
+    assert "Interrupted" in out
+    urls = [w for w in out.split() if w.startswith(("http://127.0.0.1", "postgresql://"))]
+    for url in urls:
+        assert not _port_open(url.replace("postgresql://postgres@", "http://")), url
+    assert list(scratch.iterdir()) == []
