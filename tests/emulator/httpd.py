@@ -74,7 +74,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.wfile.write(head + response.body)
+        try:
+            self.wfile.write(head + response.body)
+        except OSError:  # the client gave up (timeout) or the emulator is stopping
+            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read `Emulator.requests` instead of a log."""
