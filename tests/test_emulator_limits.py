@@ -258,8 +258,8 @@ def test_fault_slow(emu: Emulator, http) -> None:
     started = time.monotonic()
     assert http.get(f"{emu.api_url}/users/@me", timeout=10).status_code == 200
     assert time.monotonic() - started >= 0.3
+    emu.settings.update(max_faults=2)
     with pytest.raises(requests.Timeout):
-        emu.settings.update(max_faults=2)
         http.get(f"{emu.api_url}/users/@me", timeout=0.1)
 
 
@@ -268,7 +268,7 @@ def test_fault_truncated_json(emu: Emulator, http) -> None:
     channel = readable_channels(emu)[0]
     response = http.get(messages_url(emu, channel), timeout=10)
     assert response.status_code == 200
-    with pytest.raises(ValueError, match="."):
+    with pytest.raises(ValueError, match=r"\w"):
         response.json()
     assert len(response.content) == int(response.headers["Content-Length"])
 
