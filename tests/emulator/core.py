@@ -305,6 +305,28 @@ class Emulator:
             flags |= 1 << 19
         return flags
 
+    # OAuth2 -----------------------------------------------------------------------------
+
+    def issue_refresh_token(
+        self,
+        client_id: str,
+        scopes: str | list[str] = "identify guilds",
+        user: dict[str, Any] | str | None = None,
+    ) -> str:
+        """Seed a user's authorization of `client_id` (in `settings.oauth_clients`) and
+        return its single-use refresh token. `user`: a user object or id (default: a
+        human member of the first guild)."""
+        return self.oauth.issue_refresh_token(client_id, scopes, user)
+
+    def issue_access_token(
+        self,
+        client_id: str,
+        scopes: str | list[str] = "identify guilds",
+        user: dict[str, Any] | str | None = None,
+    ) -> str:
+        """An access token for a seeded authorization (no refresh token)."""
+        return self.oauth.issue_access_token(client_id, scopes, user)
+
     # live changes ---------------------------------------------------------------------
 
     def add_messages(self, channel_id: str, count: int) -> list[dict[str, Any]]:
@@ -408,7 +430,10 @@ class Emulator:
             response, kind = self.oauth.token_endpoint(
                 method, api_path, headers, body, fault, number
             )
-            return self._finish(method, target, "oauth2_token", None, arrived, response, kind)
+            if fault == "slow":
+                response.delay, kind = self.settings.slow_seconds, "fault:slow"
+            name = "oauth2_revoke" if api_path.rstrip("/").endswith("/revoke") else "oauth2_token"
+            return self._finish(method, target, name, None, arrived, response, kind)
         found, params = match_route(api_path)
         route = next((r for r in found if r.method == method), None)
         name = route.name if route else (found[0].name if found else "unknown")
@@ -555,6 +580,12 @@ class Emulator:
             ("X-RateLimit-Scope", scope),
         ]
         return json_response(429, body, headers)
+
+    def fault_response(
+        self, fault: str, number: int, route: Route | None, method: str, api_path: str
+    ) -> Response:
+        """The response of an injected fault (also used by the OAuth2 token URLs)."""
+        return self._fault_response(fault, number, route, None, method, api_path)
 
     def _fault_response(
         self,

@@ -269,13 +269,28 @@ class Api:
             "icon": guild["icon"],
             "banner": guild["banner"],
             "owner": owner,
-            "permissions": str(self.bot_permissions()),
+            "permissions": str(self.caller_permissions(guild, principal)),
             "features": guild["features"],
         }
         if with_counts:
             out["approximate_member_count"] = guild["approximate_member_count"]
             out["approximate_presence_count"] = guild["approximate_presence_count"]
         return out
+
+    def caller_permissions(self, guild: dict[str, Any], principal: Principal) -> int:
+        """Guild-level permissions of the caller: the bot's, or the OAuth2 user's roles."""
+        if principal.kind != "bearer":
+            return self.bot_permissions()
+        user_id = principal.user["id"]
+        if guild["owner_id"] == user_id:
+            return (1 << 51) - 1
+        roles = {r["id"]: int(r["permissions"]) for r in self.world.roles[guild["id"]]}
+        value = roles.get(guild["id"], 0)
+        for member in self.world.members[guild["id"]]:
+            if member["user"]["id"] == user_id:
+                for role_id in member["roles"]:
+                    value |= roles.get(role_id, 0)
+        return value
 
     def bot_permissions(self) -> int:
         """The bot's guild-level permissions, as the settings say."""

@@ -85,6 +85,7 @@ class World:
         self._ordinal = 0
         self._text_index = 0
         self.users = self._user_pool()
+        self._application["owner"] = self.users[0]
         for g in range(spec.guilds):
             self._build_guild(g)
         self._flag_listed_channels()
