@@ -43,7 +43,7 @@ def test_second_run_emits_only_messages_added_in_between() -> None:
         assert message_ids(third) == []
         asked = {r.major for r in emu.requests if r.route == "messages"}
         # Only channels whose history the bot may not read (200 []) are asked again.
-        assert asked == emu.world.no_history, "unchanged channels cost no message request"
+        assert asked <= emu.world.no_history, "unchanged channels cost no message request"
 
 
 def test_messages_posted_during_a_run_are_never_lost() -> None:
