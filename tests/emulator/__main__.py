@@ -21,7 +21,7 @@ WORLDS = ("small", "demo", "bench_rate_limited", "bench_bulk")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(prog="python -m tests.emulator", description=__doc__)
-    parser.add_argument("--world", choices=WORLDS, default="small")
+    parser.add_argument("--world", choices=WORLDS, default="demo")
     parser.add_argument("--port", type=int, default=0, help="0 = a free port")
     parser.add_argument("--bot-token", default="test-bot-token")
     parser.add_argument("--rate-limits", choices=("real", "off"), default="off")

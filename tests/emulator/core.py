@@ -477,7 +477,9 @@ class Emulator:
         major = params.get(route.major_param, "") if route.major_param else ""
         limit_headers: Headers = []
         if route.limit is not None:
-            verdict = self.limits.route(route.name, major, route.limit, route.window)
+            verdict = self.limits.route(
+                route.name, major, route.limit, route.window, principal.token
+            )
             limit_headers = verdict.headers
             if verdict.retry_after is not None:
                 return self._route_429(verdict.retry_after, limit_headers, "user"), "route_429"

@@ -82,8 +82,13 @@ class RateLimits:
 
     # route buckets --------------------------------------------------------------------
 
-    def route(self, name: str, major: str, limit: int, window: float) -> RouteVerdict:
-        """Count one request on a route bucket and say whether it may pass."""
+    def route(
+        self, name: str, major: str, limit: int, window: float, caller: str = ""
+    ) -> RouteVerdict:
+        """Count one request on a route bucket and say whether it may pass.
+
+        Buckets are per caller (the bot, or one OAuth2 user) and major parameter.
+        """
         settings = self.settings
         override = settings.route_limits.get(name)
         if override:
@@ -94,7 +99,7 @@ class RateLimits:
         if settings.rate_limits != "real":
             return RouteVerdict(_route_headers(OFF_MODE_LIMIT, OFF_MODE_LIMIT - 1, window, bucket))
         with self.lock:
-            hits = self.routes.prune((name, major), now, window)
+            hits = self.routes.prune((caller, name, major), now, window)
             if len(hits) >= limit:
                 wait = hits[0] + window - now
                 return RouteVerdict(_route_headers(limit, 0, wait, bucket), retry_after=wait)
