@@ -6,8 +6,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from tests.emulator import Emulator, WorldSpec
 
+from tests.emulator import Emulator, WorldSpec
 from tests.tapharness import TapRun, run_tap
 
 TOKEN = "stream-test-bot-token"
