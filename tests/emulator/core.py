@@ -409,10 +409,15 @@ class Emulator:
     # dispatch -------------------------------------------------------------------------
 
     def dispatch(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+        self,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        arrived: float | None = None,
     ) -> Response:
         """Answer one HTTP request (the HTTP layer calls this from its threads)."""
-        arrived = time.time()
+        arrived = time.time() if arrived is None else arrived
         path, _, query_string = target.partition("?")
         if path.startswith("/_emulator/"):
             from tests.emulator.control import control

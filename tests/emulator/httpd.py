@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +29,16 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: EmulatorServer
 
+    def parse_request(self) -> bool:
+        """Note the arrival time before header parsing (request records use it)."""
+        self.arrived = time.time()
+        return super().parse_request()
+
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
-        response = self.server.emulator.dispatch(self.command, self.path, self.headers, body)
+        emulator = self.server.emulator
+        response = emulator.dispatch(self.command, self.path, self.headers, body, self.arrived)
         if response.drop:
             self._drop()
             return
