@@ -123,3 +123,19 @@ def expected_messages(emu) -> list[dict[str, Any]]:
 def messages_by_channel(emu) -> dict[str, list[dict[str, Any]]]:
     """What the bot can read, per channel and thread, oldest first."""
     return {cid: emu.visible_messages(cid) for cid in emu.world.messages}
+
+
+@pytest.mark.parametrize("stream", ["roles", "emojis", "stickers", "scheduled_events"])
+def test_guild_lists(emu, full_run: TapRun, stream: str) -> None:
+    got = full_run.records(stream)
+    assert_no_duplicates(ids(got))
+    truth = getattr(emu.world, stream)
+    want = {str(item["id"]) for gid in truth for item in truth[gid]}
+    assert want, f"the small world has {stream}"
+    assert set(ids(got)) == want
+    assert all(r["guild_id"] for r in got)
+
+
+def test_everyone_role_has_the_guild_id(emu, full_run: TapRun) -> None:
+    roles = {r["id"] for r in full_run.records("roles")}
+    assert {g["id"] for g in emu.world.guilds} <= roles

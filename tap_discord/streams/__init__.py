@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from tap_discord.streams.channels import ChannelsStream, ThreadsStream
+from tap_discord.streams.events import ScheduledEventsStream
+from tap_discord.streams.expressions import EmojisStream, StickersStream
 from tap_discord.streams.guilds import GuildsStream, InvitesStream
 from tap_discord.streams.members import MembersStream
 from tap_discord.streams.messages import MessagesStream
+from tap_discord.streams.roles import RolesStream
 from tap_discord.streams.users import (
     CurrentUserStream,
     UserConnectionsStream,
@@ -21,6 +24,10 @@ BOT_STREAMS = (
     MessagesStream,
     MembersStream,
     InvitesStream,
+    RolesStream,
+    EmojisStream,
+    StickersStream,
+    ScheduledEventsStream,
     UserGuildsStream,
 )
 
@@ -44,10 +51,14 @@ __all__ = [
     "OAUTH_STREAMS",
     "ChannelsStream",
     "CurrentUserStream",
+    "EmojisStream",
     "GuildsStream",
     "InvitesStream",
     "MembersStream",
     "MessagesStream",
+    "RolesStream",
+    "ScheduledEventsStream",
+    "StickersStream",
     "ThreadsStream",
     "UserConnectionsStream",
     "UserGuildMembersStream",

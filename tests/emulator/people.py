@@ -110,7 +110,6 @@ def role_object(
     role: dict[str, Any] = {
         "id": role_id,
         "name": name,
-        "description": None,
         "permissions": permissions,
         "position": position,
         "color": color,
@@ -241,7 +240,6 @@ def sticker_objects(
                 "type": 2,
                 "format_type": (1, 2, 3, 4)[i % 4],
                 "description": f"A sticker for {names[i % len(names)]}",
-                "asset": "",
                 "available": True,
                 "guild_id": guild_id,
                 "user": creators[i % len(creators)],

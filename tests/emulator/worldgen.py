@@ -672,7 +672,6 @@ class World:
                 "entity_metadata": {"location": "https://example.com/live"}
                 if entity_type == 3
                 else None,
-                "sponsor_id": None,
                 "recurrence_rule": None,
                 "creator": creator,
                 "image": None,
