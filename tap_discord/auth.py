@@ -376,11 +376,18 @@ class DiscordOAuth2(requests.auth.AuthBase):
         thread already replaced the rejected token, or a refresh just did. Returns False
         when the rejected token was itself fetched because of a 401 (the route needs a
         scope or a bot token, or the authorization is gone): the caller fails for good.
+
+        A token that has reached its refresh margin meanwhile expired in flight (the
+        header is set before the rate limiter lets the request go): that 401 is its
+        expiry, not a refusal, and does not count as the one refresh.
         """
         sent: str | None = getattr(self._local, "sent", None)
         with self._lock:
             token = self._loaded()
             if sent is not None and token.access_token not in (None, sent) and self._usable(token):
+                return True
+            if sent is not None and token.access_token == sent and not self._usable(token):
+                self._refresh(reason="expired in flight")
                 return True
             if sent is not None and fingerprint(sent) == self._refreshed_for_401:
                 return False

@@ -319,6 +319,22 @@ def test_401_on_a_token_another_thread_already_replaced_needs_no_refresh(
     assert len(fake.posts) == posts
 
 
+def test_401_on_a_token_that_expired_in_flight_is_not_the_one_refresh(
+    tmp_path, fake, clock
+) -> None:
+    auth = make_auth(tmp_path, fake, clock)
+    fake.request("GET", f"{API}/users/@me", auth=auth)
+    clock.now += 99  # the request waited in the rate limiter: now within the margin
+    assert auth.refresh_after_unauthorized() is True
+    fake.request("GET", f"{API}/users/@me", auth=auth)
+    fake.access.clear()  # a real refusal of the fresh token: refresh once more, then stop
+    assert auth.refresh_after_unauthorized() is True
+    fake.request("GET", f"{API}/users/@me", auth=auth)
+    fake.access.clear()
+    assert auth.refresh_after_unauthorized() is False
+    assert len(fake.posts) == 3
+
+
 # Refusals ----------------------------------------------------------------------------------
 
 
