@@ -398,3 +398,30 @@ def test_connection_check_for_oauth(world, tmp_path) -> None:
     assert "scopes: connections guilds guilds.members.read identify" in run.stdout
     assert "Streams offered:" in run.stdout
     assert_no_secret(run.output, world)
+
+
+def test_connection_check_for_a_bot_names_its_intents(tmp_path) -> None:
+    spec = WorldSpec.small(message_content_intent=False)
+    with Emulator(spec, bot_token="check-bot-token-never-print") as emu:
+        run = run_tap(
+            {"bot_token": "check-bot-token-never-print", "api_url": emu.api_url},
+            args=("--test=auth",),
+        )
+    assert_ok(run)
+    assert "Authenticated as bot" in run.stdout
+    assert "Message Content (MESSAGE_CONTENT): off" in run.stdout
+    assert "Server Members (GUILD_MEMBERS): on" in run.stdout
+    assert "check-bot-token-never-print" not in run.output
+
+
+def test_connection_check_with_a_bad_token_is_one_line(world, tmp_path) -> None:
+    run = run_tap(
+        {"bot_token": "wrong-bot-token-never-print", "api_url": world.api_url},
+        args=("--test=auth",),
+    )
+    assert run.returncode == 1
+    lines = error_lines(run)
+    assert len(lines) == 1
+    assert "bot_token" in lines[0]
+    assert "Traceback" not in run.output
+    assert "wrong-bot-token-never-print" not in run.output
