@@ -644,3 +644,25 @@ def test_served_json_is_exactly_the_ground_truth(fresh: Emulator, http) -> None:
                 after = page.json()[0]["id"]
             if page.status_code == 200:
                 assert got == fresh.visible_messages(cid)
+
+
+def test_users_me_guilds_default_limit_is_200(http) -> None:
+    spec = WorldSpec(
+        guilds=201,
+        text_channels=1,
+        messages_per_channel=0,
+        other_channel_types=False,
+        members=2,
+        invites=0,
+        emojis=0,
+        stickers=0,
+        scheduled_events=0,
+        audit_log_entries=0,
+        threads_per_kind=0,
+    )
+    with Emulator(spec, bot_token=TOKEN) as many:
+        truth = sorted(int(g["id"]) for g in many.world.guilds)
+        page = get(http, many, "/users/@me/guilds").json()
+        assert ids(page) == truth[:200]
+        rest = get(http, many, "/users/@me/guilds", after=page[-1]["id"]).json()
+        assert ids(rest) == truth[200:]

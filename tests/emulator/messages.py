@@ -639,7 +639,7 @@ class MessageFactory:
     def _prefetch_loop(self) -> None:
         while True:
             log, cursor, limit, forward, gated = self._prefetch_queue.get()
-            with self.lock:
+            with self.lock, contextlib.suppress(Exception):  # best effort, never fatal
                 if forward:
                     ids = page_ids(log.ids, limit, None, None, cursor)
                 else:
