@@ -436,7 +436,7 @@ class Emulator:
                 method, api_path, headers, body, fault, number
             )
             if fault == "slow":
-                response.delay, kind = self.settings.slow_seconds, "fault:slow"
+                response.delay, kind = self.slow_delay(), "fault:slow"
             name = "oauth2_revoke" if api_path.rstrip("/").endswith("/revoke") else "oauth2_token"
             return self._finish(method, target, name, None, arrived, response, kind)
         found, params = match_route(api_path)
@@ -447,7 +447,7 @@ class Emulator:
             response = self._fault_response(fault, number, route, major, method, api_path)
             kind = "shared_429" if fault == "shared_429" else f"fault:{fault}"
             return self._finish(method, target, name, major, arrived, response, kind)
-        delay = self.settings.slow_seconds if fault == "slow" else 0.0
+        delay = self.slow_delay() if fault == "slow" else 0.0
         response, kind = self._serve(method, api_path, query_string, headers, found, route, params)
         response.delay = delay
         if fault == "slow":
@@ -587,6 +587,11 @@ class Emulator:
             ("X-RateLimit-Scope", scope),
         ]
         return json_response(429, body, headers)
+
+    def slow_delay(self) -> float:
+        """How long a `slow` fault holds its answer: a little longer than `slow_seconds`,
+        so a client whose timeout is `slow_seconds` times out."""
+        return self.settings.slow_seconds + 0.05
 
     def fault_response(
         self, fault: str, number: int, route: Route | None, method: str, api_path: str
