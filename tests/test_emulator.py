@@ -469,6 +469,9 @@ def test_audit_log_order_flips_with_the_cursor(emu, http) -> None:
     assert ids(before) == truth[7:10][::-1]
     users = {u["id"] for u in body["users"]}
     assert {e["user_id"] for e in body["audit_log_entries"]} <= users
+    for entry in emu.world.audit_log[gid]:
+        if entry["action_type"] in (100, 110):  # events and threads existed already
+            assert snowflake_ms(entry["target_id"]) < snowflake_ms(entry["id"])
     assert get(http, emu, url, limit=101).status_code == 400
 
 

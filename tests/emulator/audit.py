@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tests.emulator.snowflakes import iso_from_ms
+from tests.emulator.snowflakes import iso_from_ms, snowflake_ms
 
 if TYPE_CHECKING:
     from tests.emulator.worldgen import World
@@ -146,6 +146,11 @@ def _builders() -> list:
 
 def _pick(r: random.Random, items: list[dict[str, Any]]) -> dict[str, Any] | None:
     return items[r.randrange(len(items))] if items else None
+
+
+def _created_before(items: list[dict[str, Any]], at: int) -> list[dict[str, Any]]:
+    """Objects that already existed at `at` (an entry cannot name a future object)."""
+    return [item for item in items if snowflake_ms(item["id"]) < at]
 
 
 def _text_channel(world: World, r: random.Random, gid: str) -> dict[str, Any]:
@@ -293,7 +298,7 @@ def _integration_create(world, r, gid, actor, users, at) -> Built:
 
 
 def _event_create(world, r, gid, actor, users, at) -> Built:
-    event = _pick(r, world.scheduled_events.get(gid, []))
+    event = _pick(r, _created_before(world.scheduled_events.get(gid, []), at))
     if event is None:
         return _guild_update(world, r, gid, actor, users, at)
     changes = [
@@ -308,7 +313,7 @@ def _event_create(world, r, gid, actor, users, at) -> Built:
 
 
 def _thread_create(world, r, gid, actor, users, at) -> Built:
-    thread = _pick(r, world.threads.get(gid, []))
+    thread = _pick(r, _created_before(world.threads.get(gid, []), at))
     if thread is None:
         return _channel_update(world, r, gid, actor, users, at)
     changes = [
