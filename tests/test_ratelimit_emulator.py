@@ -148,10 +148,11 @@ def test_global_rate_holds_across_threads(emu) -> None:
     assert elapsed >= (total - 1) / rate
     times = sorted(r.time for r in emu.requests)
     # The limiter spaces sends exactly; the emulator stamps them after processing, with
-    # some ms of jitter, so measure over 0.5 s spans and allow 2 for the jitter.
+    # some ms of jitter (client and server share one process here), so measure over
+    # 0.5 s spans and allow 5 for the jitter.
     for i, start in enumerate(times):
         in_window = sum(1 for t in times[i:] if t - start < 0.5)
-        assert in_window <= rate * 0.5 + 2
+        assert in_window <= rate * 0.5 + 5
 
 
 def test_unreadable_channel_counts_as_invalid(emu) -> None:
@@ -173,8 +174,9 @@ def test_headerless_429_gets_one_backoff_then_stops(emu) -> None:
     session = session_for(limiter)
     emu.settings.fail_next = [429, 429, 429]
     url = f"{emu.api_url}/guilds/{emu.world.guilds[0]['id']}/roles"
-    assert session.get(url, timeout=10).status_code == 429
+    # The back-off starts when the first ban response is recorded, inside this call.
     started = time.monotonic()
+    assert session.get(url, timeout=10).status_code == 429
     with pytest.raises(RateLimitBanError, match="banned this IP"):
         session.get(url, timeout=10)
     assert time.monotonic() - started >= 0.3
