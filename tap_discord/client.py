@@ -8,23 +8,27 @@ SDK's backoff hooks.
 
 from __future__ import annotations
 
+import functools
 import logging
 import typing as t
 
 import backoff
 import requests
 from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.pagination import SinglePagePaginator
 from singer_sdk.streams import RESTStream
+from singer_sdk.streams.rest import PageContext
 
 from tap_discord.errors import (
     AuthenticationError,
     RequestFailedError,
     ResourceSkippedError,
 )
+from tap_discord.prefetch import Page
 from tap_discord.responses import error_code, response_json
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterable
+    from collections.abc import Callable, Generator, Iterable, Iterator
 
     from singer_sdk.helpers.types import Context
 
@@ -211,6 +215,81 @@ class DiscordStream(RESTStream[t.Any]):
                 ) from exc
 
         return send
+
+    # Worker threads (see prefetch.py) ---------------------------------------------------
+
+    def new_worker_session(self) -> requests.Session:
+        """A session for one worker thread (sessions are not shared across threads).
+
+        It carries the tap's shared rate limiter, like the stream's own session.
+        """
+        session = requests.Session()
+        self.discord_tap.mount_rate_limiter(session)
+        return session
+
+    def fetch_pages(
+        self, session: requests.Session, context: Context
+    ) -> Generator[Page, None, None]:
+        """`request_records` for a worker thread: the same requests, checks and retries.
+
+        Yields whole pages and touches no SDK state, metric or writer, so it may run in
+        any thread; `records_of_pages` turns the pages into records on the main thread.
+        """
+        paginator = self.get_new_paginator() or SinglePagePaginator()
+        send = self.request_decorator(functools.partial(self._send_with, session))
+        while not paginator.finished:
+            prepared = self._prepare_with(session, context, paginator.current_value)
+            response = send(prepared, context)
+            records = list(self.parse_response(response))
+            yield Page(records, response)
+            if not records and not paginator.continue_if_empty(response):
+                return
+            paginator.advance(response)
+
+    def records_of_pages(self, pages: Iterable[Page], context: Context) -> Iterator[dict]:
+        """The records of pages fetched by a worker, with the request metrics of the SDK.
+
+        Main thread only: the request counter and timer are SDK meters.
+        """
+        with self.get_http_request_counter() as request_counter:
+            request_counter.with_context(context)
+            for page in pages:
+                self._write_request_duration_log(
+                    endpoint=self.path, response=page.response, context=context, extra_tags=None
+                )
+                request_counter.increment()
+                yield from page.records
+
+    def _prepare_with(
+        self, session: requests.Session, context: Context, token: t.Any
+    ) -> requests.PreparedRequest:
+        """The SDK's request for this page (URL, params, headers, auth), built on `session`."""
+        http_request = self.get_http_request(
+            page=PageContext(stream_context=context, next_page_token=token)
+        )
+        body = "json" if self.payload_as_json else "data"
+        request = requests.Request(
+            method=http_request.method,
+            url=http_request.url,
+            params=http_request.encode_params(),
+            headers=http_request.headers,
+            **{body: http_request.data},
+        )
+        request.headers.setdefault("User-Agent", self.user_agent)
+        session.auth = self.authenticator
+        return session.prepare_request(request)
+
+    def _send_with(
+        self, session: requests.Session, prepared: requests.PreparedRequest, context: Context
+    ) -> requests.Response:
+        """The SDK's `_request` on `session`, without its metric (a worker must not log it)."""
+        response = session.send(
+            self.authenticator(prepared),
+            timeout=self.timeout,
+            allow_redirects=self.allow_redirects,
+        )
+        self.validate_response(response)
+        return response
 
     # Records --------------------------------------------------------------------------
 

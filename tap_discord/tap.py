@@ -36,6 +36,7 @@ from tap_discord.auth import (
     unauthorized_message,
 )
 from tap_discord.errors import UserFacingError
+from tap_discord.prefetch import PAGES_PER_WORKER
 from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter
 from tap_discord.snowflake import after_cursor_for, is_snowflake, parse_start_date
 
@@ -60,6 +61,8 @@ def _version() -> str:
 
 
 DEFAULT_USER_AGENT = f"DiscordBot ({PROJECT_URL}, {_version()})"
+#: Message channels read at once by default: threads mostly wait on the rate limiter.
+DEFAULT_MAX_WORKERS = 16
 
 
 class TapDiscord(Tap):
@@ -142,6 +145,17 @@ class TapDiscord(Tap):
             description="Retries of a failed request (5xx, timeout, dropped connection, "
             "malformed body) before the run stops.",
         ),
+        th.Property(
+            "max_workers",
+            th.IntegerType(minimum=1),
+            default=DEFAULT_MAX_WORKERS,
+            description="Channels and threads whose message pages are fetched at once, in "
+            "worker threads sharing the rate limiter. Discord allows about one message "
+            "page per second per channel but 50 requests per second per bot, so many "
+            "channels in flight are needed to use that allowance. Records and state are "
+            "the same as with 1 (one channel at a time); each worker may buffer up to "
+            f"{PAGES_PER_WORKER} pages of 100 messages ahead of the output.",
+        ),
     ).to_dict()
 
     def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
@@ -213,6 +227,11 @@ class TapDiscord(Tap):
     def configured_guild_ids(self) -> list[str]:
         """`guild_ids` as strings, in the order given, without duplicates."""
         return list(dict.fromkeys(str(v) for v in self.config.get("guild_ids") or []))
+
+    @property
+    def max_workers(self) -> int:
+        """Message targets fetched at once (1: no worker threads)."""
+        return int(self.config.get("max_workers", DEFAULT_MAX_WORKERS))
 
     @cached_property
     def configured_channel_ids(self) -> set[str] | None:

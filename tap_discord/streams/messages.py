@@ -15,11 +15,13 @@ names, so a STATE message never claims a record that was not emitted.
 
 from __future__ import annotations
 
+import contextlib
 import typing as t
 
 from tap_discord import schemas
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.pagination import SnowflakeAfterPaginator
+from tap_discord.prefetch import PAGES_PER_WORKER, Prefetcher
 from tap_discord.streams.channels import ChannelsStream, ThreadsStream, by_id
 from tap_discord.streams.guilds import GuildChildStream
 
@@ -28,6 +30,8 @@ if t.TYPE_CHECKING:
 
     import requests
     from singer_sdk.helpers.types import Context
+
+    from tap_discord.prefetch import Page
 
 
 MESSAGE_PAGE_SIZE = 100
@@ -62,18 +66,49 @@ class MessagesStream(GuildChildStream):
     _bookmark_count = 0
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """Walk the guild's channels and threads, oldest new message first in each."""
+        """Walk the guild's channels and threads, oldest new message first in each.
+
+        With `max_workers` > 1, worker threads fetch the pages of the channels ahead;
+        records, their order and the bookmarks are the same either way.
+        """
         guild_id = str((context or {})["guild_id"])
         bookmarks = self.channel_bookmarks(context)
+        plan = self.read_plan(guild_id, bookmarks)
+        with self.prefetcher(plan) as prefetched:
+            for index, target in enumerate(plan):
+                channel_id = str(target["channel_id"])
+                pages = prefetched.pages(index) if prefetched else None
+                for message in self.read_channel(guild_id, channel_id, target["after"], pages):
+                    yield message
+                    # The SDK has written `message` by the time the generator resumes.
+                    bookmarks[channel_id] = str(message["id"])
+
+    def read_plan(self, guild_id: str, bookmarks: dict[str, str]) -> list[Context]:
+        """The request context of every target with something new, in reading order.
+
+        A target whose `last_message_id` is not beyond its bookmark costs no request.
+        """
+        plan: list[Context] = []
         for target in self.message_targets(guild_id):
             channel_id = str(target["id"])
             start = self.start_cursor(bookmarks.get(channel_id))
-            if not has_messages_after(target, start):
-                continue
-            for message in self.read_channel(guild_id, channel_id, start):
-                yield message
-                # The SDK has written `message` by the time the generator resumes.
-                bookmarks[channel_id] = str(message["id"])
+            if has_messages_after(target, start):
+                plan.append(channel_context(guild_id, channel_id, start))
+        return plan
+
+    def prefetcher(self, plan: list[Context]) -> t.ContextManager[Prefetcher | None]:
+        """Worker threads for the plan's pages, or None when one thread is enough."""
+        workers = min(self.discord_tap.max_workers, len(plan))
+        if workers <= 1:
+            return contextlib.nullcontext()
+        return Prefetcher(
+            self,
+            plan,
+            workers=workers,
+            budget=workers * PAGES_PER_WORKER,
+            lane_cap=PAGES_PER_WORKER,
+            skippable=(ResourceSkippedError,),
+        )
 
     def channel_bookmarks(self, context: Context | None) -> dict[str, str]:
         """The guild partition's `{channel_id: last emitted message id}` map."""
@@ -105,11 +140,25 @@ class MessagesStream(GuildChildStream):
         ]
         return sorted(targets, key=by_id)
 
-    def read_channel(self, guild_id: str, channel_id: str, after: int) -> Iterator[dict]:
-        """All messages of one channel after `after`, oldest first; skip it on 403/404."""
-        context = {"guild_id": guild_id, "channel_id": channel_id, "after": after}
+    def read_channel(
+        self,
+        guild_id: str,
+        channel_id: str,
+        after: int,
+        pages: Iterable[Page] | None = None,
+    ) -> Iterator[dict]:
+        """All messages of one channel after `after`, oldest first; skip it on 403/404.
+
+        `pages` are the channel's pages fetched by a worker thread (None: fetch them here).
+        """
+        context = channel_context(guild_id, channel_id, after)
+        records = (
+            self.request_records(context)
+            if pages is None
+            else self.records_of_pages(pages, context)
+        )
         try:
-            yield from self.request_records(context)
+            yield from records
         except ResourceSkippedError as exc:
             if exc.status == 403:
                 self.discord_tap.unreadable_channels.add(channel_id)
@@ -129,6 +178,11 @@ class MessagesStream(GuildChildStream):
         page = list(super().parse_response(response))
         page.sort(key=by_id)
         return page
+
+
+def channel_context(guild_id: str, channel_id: str, after: int) -> dict[str, t.Any]:
+    """The request context of one channel's read: its URL and first `after` cursor."""
+    return {"guild_id": guild_id, "channel_id": channel_id, "after": after}
 
 
 def has_messages_after(channel: dict[str, t.Any], cursor: int) -> bool:

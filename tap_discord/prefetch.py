@@ -1,0 +1,253 @@
+"""Fetch the pages of upcoming targets in worker threads; hand them over in order.
+
+Why: Discord lets a bot read about one message page per second per channel but 50
+requests per second in all, so reading one channel at a time uses a small fraction
+of the allowance. The SDK is single-threaded, and its state, message writer, sessions
+and metric meters are not thread-safe, so only HTTP moves to worker threads here:
+
+* Workers claim targets in order and fetch each target's pages in order (each worker
+  with its own `requests.Session`; the rate limiter behind it is shared). They never
+  touch SDK state, records or metrics.
+* The main thread drains the targets in order with `pages(i)`, so what the tap emits,
+  and when it writes STATE, is exactly what the sequential walk produces.
+* Memory is bounded: at most `budget` pages are buffered or in flight in total, plus
+  at most `lane_cap` for the target the main thread is draining. That target is
+  exempt from the budget, otherwise a budget filled by later targets would deadlock.
+* A worker's exception is stored with its target and re-raised by `pages(i)` on the
+  main thread, after the pages fetched before it: the same point, and the same error,
+  as in a sequential run. A fatal (not skippable) error stops work on later targets.
+* Threads are daemons and stop at `close()`, so an exception, SIGINT or SIGTERM never
+  leaves the process waiting for them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import typing as t
+from collections import deque
+from dataclasses import dataclass, field
+
+if t.TYPE_CHECKING:
+    from collections.abc import Generator, Iterator, Sequence
+    from types import TracebackType
+
+    import requests
+    from singer_sdk.helpers.types import Context
+
+#: Pages each worker may hold ahead of the output (budget = workers x this); also the
+#: most pages the drained target may hold beyond the budget.
+PAGES_PER_WORKER = 8
+#: How long `close()` waits for workers in total; they are daemons, this is courtesy.
+CLOSE_JOIN_SECONDS = 1.0
+#: How often the main thread checks that workers are still alive while it waits.
+LIVENESS_CHECK_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Page:
+    """One fetched page: its records, and the response (for the request metrics)."""
+
+    records: list[dict[str, t.Any]]
+    response: requests.Response
+
+
+class PageSource(t.Protocol):
+    """What a stream offers worker threads: a session per worker and a thread-safe pager."""
+
+    def new_worker_session(self) -> requests.Session:
+        """A session for one worker thread."""
+
+    def fetch_pages(
+        self, session: requests.Session, context: Context
+    ) -> Generator[Page, None, None]:
+        """The pages of one target, in order, fetched with `session`."""
+
+
+@dataclass
+class _Lane:
+    """One target's buffer: pages not yet drained, and how the fetching ended."""
+
+    pages: deque[Page] = field(default_factory=deque)
+    held: int = 0  # pages buffered or in flight
+    done: bool = False
+    error: BaseException | None = None
+
+
+class Prefetcher:
+    """Worker threads that read targets ahead of the main thread, within a page budget."""
+
+    def __init__(
+        self,
+        source: PageSource,
+        contexts: Sequence[Context],
+        *,
+        workers: int,
+        budget: int,
+        lane_cap: int,
+        skippable: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        """Prepare one lane per target; `skippable` errors do not stop later targets."""
+        if workers < 1 or budget < 1 or lane_cap < 1:
+            msg = "workers, budget and lane_cap must be at least 1"
+            raise ValueError(msg)
+        self._source = source
+        self._contexts = list(contexts)
+        self._lanes = [_Lane() for _ in self._contexts]
+        self._workers = min(workers, len(self._contexts))
+        self._budget = budget
+        self._lane_cap = lane_cap
+        self._skippable = skippable
+        self._cond = threading.Condition()
+        self._held = 0  # pages buffered or in flight, all lanes
+        self._next = 0  # next target a worker may claim
+        self._current = 0  # target the main thread drains
+        self._stop_after = len(self._contexts)  # no target beyond a fatal error
+        self._closed = False
+        self._threads: list[threading.Thread] = []
+        self.peak_held = 0  # for tests: the most pages ever held at once
+
+    def __enter__(self) -> Prefetcher:
+        """Start the workers."""
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the workers, whatever happened."""
+        self.close()
+
+    def start(self) -> None:
+        """Start the worker threads (daemons: they never keep the process alive)."""
+        for number in range(self._workers):
+            thread = threading.Thread(
+                target=self._work, name=f"tap-discord-prefetch-{number}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def close(self) -> None:
+        """Stop claiming and fetching, drop buffered pages, give workers a moment to end."""
+        with self._cond:
+            self._closed = True
+            for lane in self._lanes:
+                lane.pages.clear()
+            self._cond.notify_all()
+        deadline = time.monotonic() + CLOSE_JOIN_SECONDS
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+
+    # Main thread ------------------------------------------------------------------
+
+    def pages(self, index: int) -> Iterator[Page]:
+        """Target `index`'s pages in order, then its error if it had one (main thread).
+
+        Targets must be drained in increasing order; the one drained is never held back
+        by the budget.
+        """
+        with self._cond:
+            self._current = index
+            self._cond.notify_all()
+        while (page := self._take(index)) is not None:
+            yield page
+
+    def _take(self, index: int) -> Page | None:
+        """The lane's next page, None at its end; re-raise the worker's error there."""
+        lane = self._lanes[index]
+        with self._cond:
+            while not lane.pages and not lane.done:
+                self._wait_for_workers()
+            if lane.pages:
+                lane.held -= 1
+                self._held -= 1
+                self._cond.notify_all()
+                return lane.pages.popleft()
+            error, lane.error = lane.error, None
+        if error is not None:
+            raise error
+        return None
+
+    def _wait_for_workers(self) -> None:
+        """Wait for a worker's news; fail rather than hang if every worker is gone."""
+        if self._closed:
+            msg = "the page prefetcher was closed while a target was being read"
+            raise RuntimeError(msg)
+        if not any(thread.is_alive() for thread in self._threads):
+            msg = "every page prefetch worker stopped before its target was read"
+            raise RuntimeError(msg)
+        self._cond.wait(LIVENESS_CHECK_SECONDS)
+
+    # Worker threads ----------------------------------------------------------------
+
+    def _work(self) -> None:
+        """Claim targets in order and fetch them, until none is left or we are closed."""
+        session = self._source.new_worker_session()
+        try:
+            while (index := self._claim()) is not None:
+                self._fill(index, session)
+        finally:
+            session.close()
+
+    def _claim(self) -> int | None:
+        """The next unclaimed target, or None when there is none or work has stopped."""
+        with self._cond:
+            index = self._next
+            if self._closed or index >= len(self._lanes) or index > self._stop_after:
+                return None
+            self._next += 1
+            return index
+
+    def _fill(self, index: int, session: requests.Session) -> None:
+        """Fetch one target page by page, each page reserved in the budget beforehand."""
+        pages = self._source.fetch_pages(session, self._contexts[index])
+        try:
+            while self._reserve(index):
+                try:
+                    page = next(pages, None)
+                except BaseException as exc:  # re-raised by pages() on the main thread
+                    self._finish(index, exc)
+                    return
+                if page is None:
+                    self._finish(index, None)
+                    return
+                self._deliver(index, page)
+        finally:
+            pages.close()
+
+    def _reserve(self, index: int) -> bool:
+        """Wait for room for one more page of `index`; False if it is no longer wanted."""
+        lane = self._lanes[index]
+        with self._cond:
+            while not (self._closed or index > self._stop_after):
+                drained = index == self._current and lane.held < self._lane_cap
+                if self._held < self._budget or drained:
+                    lane.held += 1
+                    self._held += 1
+                    self.peak_held = max(self.peak_held, self._held)
+                    return True
+                self._cond.wait()
+            return False
+
+    def _deliver(self, index: int, page: Page) -> None:
+        """Buffer a fetched page (its reservation is already counted)."""
+        with self._cond:
+            if not self._closed:
+                self._lanes[index].pages.append(page)
+                self._cond.notify_all()
+
+    def _finish(self, index: int, error: BaseException | None) -> None:
+        """End a lane, releasing the unused reservation; a fatal error stops later lanes."""
+        lane = self._lanes[index]
+        with self._cond:
+            lane.held -= 1
+            self._held -= 1
+            lane.done = True
+            lane.error = error
+            if error is not None and not isinstance(error, self._skippable):
+                self._stop_after = min(self._stop_after, index)
+            self._cond.notify_all()
