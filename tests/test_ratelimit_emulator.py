@@ -148,11 +148,12 @@ def test_global_rate_holds_across_threads(emu) -> None:
     assert elapsed >= (total - 1) / rate
     times = sorted(r.time for r in emu.requests)
     # The limiter spaces sends exactly; the emulator stamps them after processing, with
-    # some ms of jitter (client and server share one process here), so measure over
-    # 0.5 s spans and allow 5 for the jitter.
+    # scheduling jitter (client and server threads share one GIL here, so arrivals
+    # bunch up), so measure over 0.5 s spans with 10% room; the exact spacing is
+    # proven on virtual time in test_ratelimit.py.
     for i, start in enumerate(times):
         in_window = sum(1 for t in times[i:] if t - start < 0.5)
-        assert in_window <= rate * 0.5 + 5
+        assert in_window <= rate * 0.5 * 1.1
 
 
 def test_unreadable_channel_counts_as_invalid(emu) -> None:
