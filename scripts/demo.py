@@ -16,6 +16,7 @@ including Ctrl-C. The helpers here are reused by tests/test_e2e_meltano.py.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -456,8 +457,24 @@ To sync your real Discord server instead of the emulator:
 """
 
 
-def main() -> int:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options (`make demo` passes none)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--loader",
+        choices=("auto", "postgres", "jsonl"),
+        default="auto",
+        help="auto: PostgreSQL when its server binaries are installed, else JSON Lines files",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=REPO / "output" / "demo", help="where jsonl files go"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; 0 on success, 1 on a failed step, 130 on Ctrl-C."""
+    args = parse_args(argv)
     if not (Path(sys.executable).parent / "meltano").exists():
         say("meltano is not installed in this Python environment: run `make demo`.")
         return 1
@@ -476,12 +493,19 @@ def main() -> int:
                     "TAP_DISCORD_BOT_TOKEN": token,
                     "TAP_DISCORD_API_URL": emulator.api_url,
                 }
-                try:
-                    pg = ThrowawayPostgres(database="discord").start()
-                except PostgresUnavailableError as exc:
-                    say(f"[3/6] PostgreSQL unavailable: {exc}")
-                    say("      Falling back to the file loader target-jsonl.")
-                    demo_jsonl(meltano, emulator, REPO / "output" / "demo")
+                pg = None
+                if args.loader != "jsonl":
+                    try:
+                        pg = ThrowawayPostgres(database="discord").start()
+                    except PostgresUnavailableError as exc:
+                        if args.loader == "postgres":
+                            raise
+                        say(f"[3/6] PostgreSQL unavailable: {exc}")
+                        say("      Falling back to the file loader target-jsonl.")
+                if pg is None:
+                    if args.loader == "jsonl":
+                        say("[3/6] loader: target-jsonl (JSON Lines files, no database)")
+                    demo_jsonl(meltano, emulator, args.output.resolve())
                 else:
                     try:
                         say(f"[3/6] PostgreSQL: throwaway server at {pg.dsn}")

@@ -466,10 +466,10 @@ def _port_open(url: str) -> bool:
         return sock.connect_ex((parts.hostname or "127.0.0.1", parts.port or 80)) == 0
 
 
-def _demo(scratch: Path, **popen: t.Any) -> subprocess.Popen[str]:
+def _demo(scratch: Path, *args: str, **popen: t.Any) -> subprocess.Popen[str]:
     """`python scripts/demo.py` (what `make demo` runs) with its temp files in `scratch`."""
     return subprocess.Popen(
-        [sys.executable, str(REPO / "scripts" / "demo.py")],
+        [sys.executable, str(REPO / "scripts" / "demo.py"), *args],
         cwd=REPO,
         env={**os.environ, "TMPDIR": str(scratch)},
         stdout=subprocess.PIPE,
@@ -531,3 +531,14 @@ def test_demo_cleans_up_on_ctrl_c(installed: Installed, scratch: Path) -> None:
     for url in urls:
         assert not _port_open(url.replace("postgresql://postgres@", "http://")), url
     assert list(scratch.iterdir()) == []
+
+
+def test_demo_without_a_database_writes_jsonl(installed: Installed, scratch: Path) -> None:
+    output = scratch / "out"
+    proc = _demo(scratch, "--loader", "jsonl", "--output", str(output))
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
+    assert int(rows["messages"][1]) == NEW_DEMO_MESSAGES, out
+    assert int(rows["guilds"][0]) == int(rows["guilds"][1]) > 0, out
+    assert [p.name for p in scratch.iterdir()] == ["out"]
