@@ -322,7 +322,9 @@ def _describe_failure(exception: object) -> str:
     """A short, secret-free description of why a try failed."""
     response = getattr(exception, "response", None)
     if isinstance(exception, RetriableAPIError) and response is not None:
-        return f"{response.status_code} {response.reason or ''}".strip()
+        status = f"{response.status_code} {response.reason or ''}".strip()
+        # A 2xx is retried only for a truncated or non-JSON body: say so, not just "200 OK".
+        return f"{status}, but the {exception}" if response.status_code < 300 else status
     if isinstance(exception, requests.Timeout):
         return "timed out"
     if isinstance(exception, requests.ConnectionError | ConnectionResetError):
