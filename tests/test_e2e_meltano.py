@@ -53,6 +53,10 @@ KEYS: dict[str, tuple[str, ...]] = {
     "stickers": ("id",),
     "scheduled_events": ("id",),
     "audit_log": ("id",),
+    "current_user": ("id",),
+    "user_guilds": ("id",),
+    "user_connections": ("type", "id"),
+    "user_guild_members": ("guild_id", "user_id"),
 }
 
 
@@ -152,7 +156,7 @@ class Snapshot:
         return set(self.keys.get(table, []))
 
 
-def snapshot(dsn: str) -> Snapshot:
+def snapshot(dsn: str, schema: str = LOAD_SCHEMA) -> Snapshot:
     """Read the keys and `_sdc_batched_at` of every table the target created."""
     import psycopg
     from psycopg import sql
@@ -163,14 +167,14 @@ def snapshot(dsn: str) -> Snapshot:
             row[0]
             for row in conn.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-                (LOAD_SCHEMA,),
+                (schema,),
             )
         ]
         for table in tables:
             columns = KEYS.get(table, ("id",))
             query = sql.SQL("SELECT {}, _sdc_batched_at FROM {}").format(
                 sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-                sql.Identifier(LOAD_SCHEMA, table),
+                sql.Identifier(schema, table),
             )
             rows = conn.execute(query).fetchall()
             snap.keys[table] = [tuple(str(v) for v in row[:-1]) for row in rows]
@@ -436,7 +440,9 @@ def test_meltano_yml_declares_every_tap_setting() -> None:
         if name not in builtin
     }
     project = yaml.safe_load((REPO / "meltano.yml").read_text())
-    (extractor,) = project["plugins"]["extractors"]
+    extractors = {p["name"]: p for p in project["plugins"]["extractors"]}
+    assert extractors["tap-discord-oauth"]["inherit_from"] == "tap-discord"
+    extractor = extractors["tap-discord"]
     declared = {s["name"]: s for s in extractor["settings"]}
     assert set(declared) == set(tap_settings)
     kinds = {"string": "string", "integer": "integer", "number": "decimal", "boolean": "boolean"}
@@ -451,6 +457,46 @@ def test_meltano_yml_declares_every_tap_setting() -> None:
         assert setting["kind"] == kinds[json_type], name
         if "value" in setting:
             assert setting["value"] == schema.get("default"), name
+
+
+def test_oauth_extractor_loads_the_users_own_streams(
+    installed: Installed, postgres: ThrowawayPostgres, emulator: t.Any, tmp_path: Path
+) -> None:
+    """`tap-discord-oauth` (inherits tap-discord): refresh-token grant, own schema and state."""
+    emulator.settings.oauth_clients["e2e-client"] = "e2e-secret"
+    scopes = "identify guilds connections guilds.members.read"
+    refresh_token = emulator.issue_refresh_token("e2e-client", scopes)
+    meltano = Meltano(
+        workdir=tmp_path,
+        settings={
+            "TAP_DISCORD_BOT_TOKEN": TOKEN,  # must not leak into the OAuth extractor
+            "TAP_DISCORD_OAUTH_API_URL": emulator.api_url,
+            "TAP_DISCORD_OAUTH_CLIENT_ID": "e2e-client",
+            "TAP_DISCORD_OAUTH_CLIENT_SECRET": "e2e-secret",
+            "TAP_DISCORD_OAUTH_REFRESH_TOKEN": refresh_token,
+            "TAP_DISCORD_OAUTH_OAUTH_SCOPES": scopes,
+            "TAP_DISCORD_OAUTH_TOKEN_STORE_PATH": str(tmp_path / "tokens.json"),
+            "TARGET_POSTGRES_HOST": postgres.host,
+            "TARGET_POSTGRES_PORT": str(postgres.port),
+            "TARGET_POSTGRES_USER": postgres.user,
+            "TARGET_POSTGRES_PASSWORD": postgres.password,
+            "TARGET_POSTGRES_DATABASE": postgres.database,
+        },
+    )
+    meltano("run", "tap-discord-oauth", "target-postgres", log_name="oauth.log")
+    snap = snapshot(postgres.dsn, schema="tap_discord_oauth")
+    assert set(snap.keys) == {
+        "current_user",
+        "user_guilds",
+        "user_connections",
+        "user_guild_members",
+    }
+    (user,) = snap.keys["current_user"]
+    assert set(snap.keys["user_guilds"]) <= {(g,) for g in guild_ids(emulator)}
+    assert snap.keys["user_guilds"]
+    assert {k[1] for k in snap.keys["user_guild_members"]} == {user[0]}
+    assert len(snap.keys["user_connections"]) == 2
+    assert (tmp_path / "tokens.json").exists()
 
 
 # The README's first command ----------------------------------------------------------------
