@@ -14,15 +14,19 @@ import fcntl
 import http.server
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import typing as t
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -503,9 +507,6 @@ def test_oauth_extractor_loads_the_users_own_streams(
 
 
 def _port_open(url: str) -> bool:
-    import socket
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     with socket.socket() as sock:
         sock.settimeout(1)
@@ -529,9 +530,6 @@ def _demo(scratch: Path, *args: str, **popen: t.Any) -> subprocess.Popen[str]:
 @pytest.fixture
 def scratch() -> Iterator[Path]:
     """A temp dir the postgres user can enter (pytest's own tmp dirs are private to root)."""
-    import shutil
-    import tempfile
-
     path = Path(tempfile.mkdtemp(prefix="tap-discord-e2e-demo-"))
     path.chmod(0o755)
     yield path
