@@ -241,7 +241,7 @@ class DiscordStream(RESTStream[t.Any]):
             prepared = self._prepare_with(session, context, paginator.current_value)
             response = send(prepared, context)
             records = list(self.parse_response(response))
-            yield Page(records, response)
+            yield Page(records, _metric_shell(response))
             if not records and not paginator.continue_if_empty(response):
                 return
             paginator.advance(response)
@@ -310,6 +310,18 @@ class DiscordStream(RESTStream[t.Any]):
             exc.resource,
             exc.reason,
         )
+
+
+def _metric_shell(response: requests.Response) -> requests.Response:
+    """What the request metric reads of a response (status, elapsed), without its body.
+
+    A buffered page then costs its records only, not also the raw JSON they came from.
+    """
+    shell = requests.Response()
+    shell.status_code = response.status_code
+    shell.elapsed = response.elapsed
+    shell.url = response.url
+    return shell
 
 
 def _is_rate_limited(exception: object) -> bool:

@@ -46,7 +46,7 @@ LIVENESS_CHECK_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class Page:
-    """One fetched page: its records, and the response (for the request metrics)."""
+    """One fetched page: its records, and its response's status and timing (metrics)."""
 
     records: list[dict[str, t.Any]]
     response: requests.Response

@@ -11,6 +11,10 @@ Threads are unbounded (thousands per guild), and thousands of SDK partitions cos
 quadratic time and state size, so per-channel bookmarks live in this map inside the
 guild's partition. A bookmark moves only after the SDK has written the record it
 names, so a STATE message never claims a record that was not emitted.
+
+With `max_workers` > 1, worker threads fetch the pages of the channels ahead of the
+one being emitted (`prefetch.py`); records, bookmarks and STATE stay on this thread,
+in the same order as a one-channel-at-a-time run.
 """
 
 from __future__ import annotations
