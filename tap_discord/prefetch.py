@@ -104,6 +104,7 @@ class Prefetcher:
         self._current = 0  # target the main thread drains
         self._stop_after = len(self._contexts)  # no target beyond a fatal error
         self._closed = False
+        self._waiting: set[int] = set()  # targets waiting for a budget slot
         self._threads: list[threading.Thread] = []
         self.peak_held = 0  # for tests: the most pages ever held at once
 
@@ -220,18 +221,29 @@ class Prefetcher:
             pages.close()
 
     def _reserve(self, index: int) -> bool:
-        """Wait for room for one more page of `index`; False if it is no longer wanted."""
+        """Wait for room for one more page of `index`; False if it is no longer wanted.
+
+        A free slot goes to the waiting target nearest the output: its pages are drained
+        (and their slots freed) soonest, which keeps many targets fetching at once.
+        """
         lane = self._lanes[index]
         with self._cond:
-            while not (self._closed or index > self._stop_after):
-                drained = index == self._current and lane.held < self._lane_cap
-                if self._held < self._budget or drained:
-                    lane.held += 1
-                    self._held += 1
-                    self.peak_held = max(self.peak_held, self._held)
-                    return True
-                self._cond.wait()
-            return False
+            try:
+                while not (self._closed or index > self._stop_after):
+                    drained = index == self._current and lane.held < self._lane_cap
+                    first = not self._waiting or min(self._waiting) >= index
+                    if drained or (self._held < self._budget and first):
+                        lane.held += 1
+                        self._held += 1
+                        self.peak_held = max(self.peak_held, self._held)
+                        return True
+                    self._waiting.add(index)
+                    self._cond.wait()
+                return False
+            finally:
+                if index in self._waiting:
+                    self._waiting.discard(index)
+                    self._cond.notify_all()
 
     def _deliver(self, index: int, page: Page) -> None:
         """Buffer a fetched page (its reservation is already counted)."""
