@@ -62,7 +62,7 @@ def _version() -> str:
 
 DEFAULT_USER_AGENT = f"DiscordBot ({PROJECT_URL}, {_version()})"
 #: Message channels read at once by default: threads mostly wait on the rate limiter.
-DEFAULT_MAX_WORKERS = 16
+DEFAULT_MAX_WORKERS = 32
 
 
 class TapDiscord(Tap):
@@ -154,7 +154,7 @@ class TapDiscord(Tap):
             "page per second per channel but 50 requests per second per bot, so many "
             "channels in flight are needed to use that allowance. Records and state are "
             "the same as with 1 (one channel at a time); each worker may buffer up to "
-            f"{PAGES_PER_WORKER} pages of 100 messages ahead of the output.",
+            f"{PAGES_PER_WORKER} pages of 100 messages (a few MB) ahead of the output.",
         ),
     ).to_dict()
 
