@@ -57,10 +57,12 @@ DEFAULT_RETRY_AFTER = 1.0
 LONG_WAIT_SECONDS = 1.0
 """Waits longer than this are logged at INFO, shorter ones at DEBUG."""
 
-GLOBAL_SPACING_MARGIN = 0.05
-"""Requests are spaced 5 % wider than 1/rate, so that any `rate` consecutive requests
-span 1.05 s: arrival times jitter, and at exactly 1/rate a sliding 1 s window on the
-server's side would sometimes count rate + 1 (global 429s in the benchmark)."""
+GLOBAL_WINDOW_SECONDS = 1.0
+"""The global limit counts requests per second. We cannot see when a request reaches
+Discord, only that it did between our send and our response: so a request counts
+against the window from its send until one window after its response, and a request
+is sent only while fewer than the limit count. Spacing alone (1/rate) is not enough:
+arrival times jitter, and a sliding window then sometimes counts rate + 1."""
 
 _INVALID_STATUSES = frozenset({401, 403, 429})
 
@@ -263,6 +265,7 @@ class _Ticket:
     url: str
     bucket: _Bucket
     probe: bool = False
+    sent: bool = False
 
 
 @dataclass
@@ -380,8 +383,11 @@ class RateLimiter:
         self._log = logger or logging.getLogger(__name__)
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._interval = (1.0 + GLOBAL_SPACING_MARGIN) / self.max_requests_per_second
+        self._interval = 1.0 / self.max_requests_per_second
         self._next_slot = float("-inf")
+        self._window_limit = max(1, int(min(self.max_requests_per_second, 1e9)))
+        self._in_flight = 0
+        self._answered: deque[float] = deque()
         self._buckets: dict[str, _Bucket] = {}
         self._route_hashes: dict[str, str] = {}
         self._hash_limits: dict[str, int] = {}
@@ -495,6 +501,29 @@ class RateLimiter:
         self._next_slot = slot + self._interval
         return slot
 
+    def _global_window_opens(self, now: float) -> float:
+        """The time from which a request sent would keep every server window within the limit.
+
+        Requests in flight, and those answered within the last window, may all still
+        fall inside the server's window (lock held).
+        """
+        answered = self._answered
+        while answered and answered[0] <= now - GLOBAL_WINDOW_SECONDS:
+            answered.popleft()
+        excess = self._in_flight + len(answered) - (self._window_limit - 1)
+        if excess <= 0:
+            return now
+        if excess > len(answered):
+            return now + POLL_SECONDS
+        return answered[excess - 1] + GLOBAL_WINDOW_SECONDS
+
+    def _mark_sent(self) -> None:
+        """The request of this thread's ticket goes now: it counts as in flight."""
+        ticket: _Ticket | None = getattr(self._local, "ticket", None)
+        if ticket is not None and not ticket.sent:
+            ticket.sent = True
+            self._in_flight += 1
+
     def _sleep_until(self, slot: float, waited: _WaitLog) -> None:
         """Sleep until a reserved global slot."""
         delay = slot - self._clock()
@@ -511,9 +540,14 @@ class RateLimiter:
             if self._stop_message is not None:
                 self._release_stale_ticket_locked()
                 self._raise_if_stopped()
-            blocked = self._pause_all(self._clock(), probing=self._holds_probe())
+            now = self._clock()
+            blocked = self._pause_all(now, probing=self._holds_probe())
             if blocked is None:
+                opens = self._global_window_opens(now)
+                if opens > now:
+                    return opens
                 self._claim_probe()
+                self._mark_sent()
                 return None
         self._wait(blocked[0], blocked[1], waited)
         with self._lock:
@@ -589,6 +623,9 @@ class RateLimiter:
     def _release(self, ticket: _Ticket) -> None:
         bucket = ticket.bucket.resolve()
         bucket.inflight = max(0, bucket.inflight - 1)
+        if ticket.sent:
+            self._in_flight -= 1
+            self._answered.append(self._clock())
 
     def _release_stale_ticket(self) -> None:
         """Drop a reservation whose response was never recorded (one per thread)."""
