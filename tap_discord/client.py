@@ -336,7 +336,10 @@ def _describe_failure(exception: object) -> str:
     if isinstance(exception, RetriableAPIError) and response is not None:
         status = f"{response.status_code} {response.reason or ''}".strip()
         # A 2xx is retried only for a truncated or non-JSON body: say so, not just "200 OK".
-        return f"{status}, but the {exception}" if response.status_code < 300 else status
+        if response.status_code < 300:
+            return f"{status}, but the {exception}"
+        # A 4xx other than 429 is retried only when a stream knows it to be transient.
+        return f"{status}: {exception}" if 400 <= response.status_code < 500 else status
     if isinstance(exception, requests.Timeout):
         return "timed out"
     if isinstance(exception, requests.ConnectionError | ConnectionResetError):

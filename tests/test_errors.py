@@ -139,3 +139,29 @@ def test_unknown_guild_is_a_clear_config_error(emu) -> None:
     errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
     assert len(errors) == 1 and "guild_ids" in errors[0] and "1234567890" in errors[0]
     assert "Traceback" not in run.output
+
+
+def test_spurious_unknown_guild_is_retried_when_its_channels_answer(emu) -> None:
+    """Discord's #8445: `GET /guilds/{id}` says 10004 for a guild the bot is in."""
+    emu.settings.unknown_guild_answers = 1
+    run = run_tap(config(emu))
+    assert run.returncode == 0, run.stderr
+    guilds = {g["id"] for g in emu.world.guilds}
+    assert {g["id"] for g in run.records("guilds")} == guilds
+    want = {m["id"] for cid in emu.world.messages for m in emu.visible_messages(cid)}
+    assert {r["id"] for r in run.records("messages")} == want
+    routes = Counter(r.route for r in emu.requests)
+    assert routes["guild"] == len(guilds) + 1, "one retry of the guild"
+    assert routes["guild_channels"] == len(guilds), "the cross-check's channel list is reused"
+
+
+def test_persistent_spurious_unknown_guild_is_one_line_naming_the_fault(emu) -> None:
+    guild_id = emu.world.guilds[0]["id"]
+    emu.settings.unknown_guild_answers = 100
+    run = run_tap(config(emu, guild_ids=[guild_id], max_retries=1))
+    assert run.returncode == 1
+    errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, run.stderr
+    assert guild_id in errors[0] and "8445" in errors[0] and "channels" in errors[0]
+    assert "guild_ids" not in errors[0], "not blamed on the configuration"
+    assert "Traceback" not in run.output

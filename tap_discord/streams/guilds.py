@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import typing as t
 
+from singer_sdk.exceptions import RetriableAPIError
+
 from tap_discord import schemas
 from tap_discord.client import DiscordStream
 from tap_discord.errors import ConfigError, ResourceSkippedError
+from tap_discord.snowflake import snowflake_int
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
+    import requests
     from singer_sdk.helpers.types import Context, Record
+
+UNKNOWN_GUILD = 10004
 
 
 class GuildsStream(DiscordStream):
@@ -56,6 +62,38 @@ class GuildsStream(DiscordStream):
                 f"guild_ids: cannot read guild {guild_id} ({exc.reason}); invite the bot "
                 "to that server or remove the id from guild_ids"
             ) from None
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Check an Unknown Guild answer against the guild's channels before believing it.
+
+        Discord sometimes answers `GET /guilds/{id}` with 404 10004 for a guild the bot
+        is in while its other routes work (discord-api-docs #8445). That is a transient
+        fault to retry, not "the bot was removed", which would stop the run.
+        """
+        try:
+            super().validate_response(response)
+        except ResourceSkippedError as exc:
+            guild_id = exc.resource.rstrip("/").rsplit("/", 1)[-1]
+            if exc.code == UNKNOWN_GUILD and self.channels_readable(guild_id):
+                raise RetriableAPIError(
+                    f"Unknown Guild for guild {guild_id} although the bot can read its "
+                    "channels (a known Discord API fault, discord-api-docs #8445)",
+                    response,
+                ) from None
+            raise
+
+    def channels_readable(self, guild_id: str) -> bool:
+        """Whether the guild's channel list can be read; keeps it for the channels stream."""
+        key = ("channels", guild_id)
+        if key in self.discord_tap.cache:
+            return True
+        lister = t.cast("DiscordStream", self.discord_tap.streams["channels"])
+        try:
+            channels = list(lister.request_records({"guild_id": guild_id}))
+        except ResourceSkippedError:
+            return False
+        self.discord_tap.cache[key] = sorted(channels, key=lambda item: snowflake_int(item["id"]))
+        return True
 
     def get_child_context(self, record: Record, context: Context | None) -> dict[str, str]:
         """Children are read per guild."""

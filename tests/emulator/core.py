@@ -92,6 +92,9 @@ class Settings:
     fail_next: list[int] = field(default_factory=list)
     #: channels that now answer 404 Unknown Channel (deleted mid-run)
     vanished_channels: set[str] = field(default_factory=set)
+    #: the next N `GET /guilds/{id}` answer 404 Unknown Guild although the bot is in the
+    #: guild and every other route works (digest §3.3, discord-api-docs #8445)
+    unknown_guild_answers: int = 0
     message_content_intent: bool = True
     members_intent: bool = True
     manage_guild: bool = True

@@ -338,10 +338,20 @@ class Api:
         with_counts = req.query.boolean("with_counts")
         req.query.check()
         guild = dict(self.guild(req.params["guild_id"]))
+        if self._take_unknown_guild_answer():
+            raise ApiError(404, UNKNOWN_GUILD)
         if not with_counts:
             guild.pop("approximate_member_count", None)
             guild.pop("approximate_presence_count", None)
         return 200, guild
+
+    def _take_unknown_guild_answer(self) -> bool:
+        """Whether this guild request gets Discord's spurious Unknown Guild (#8445)."""
+        with self.settings.lock:
+            if self.settings.unknown_guild_answers <= 0:
+                return False
+            self.settings.unknown_guild_answers -= 1
+            return True
 
     def guild_channels(self, req: ApiRequest) -> Reply:
         """Every guild channel, threads excluded (even ones the bot cannot view, §4.8).
