@@ -24,8 +24,8 @@ from tap_discord.auth import (
     route_scope,
     unauthorized_message,
 )
+from tap_discord.auth.tokenstore import TokenStore, fingerprint
 from tap_discord.errors import AuthenticationError, ConfigError, RequestFailedError
-from tap_discord.tokenstore import TokenStore, fingerprint
 
 API = "http://127.0.0.1:1/api/v10"
 CLIENT_ID = "4242"

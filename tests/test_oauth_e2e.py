@@ -172,7 +172,7 @@ def test_store_file_is_private(world, tmp_path) -> None:
 #: the new refresh token is on disk, the new access token was never used.
 EXIT_AFTER_SAVE = """
 import os, sys
-from tap_discord import tokenstore
+from tap_discord.auth import tokenstore
 _save = tokenstore.TokenStore.save
 def save(self, token):
     _save(self, token)

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from tap_discord.errors import ConfigError
-from tap_discord.tokenstore import (
+from tap_discord.auth.tokenstore import (
     StoredToken,
     TokenStore,
     default_store_path,
     fingerprint,
 )
+from tap_discord.errors import ConfigError
 
 SECRET_REFRESH = "store-refresh-token-secret"
 SECRET_ACCESS = "store-access-token-secret"

@@ -1,0 +1,120 @@
+"""The `--test=auth` report: who the credentials are, and what they may read.
+
+Lines without any secret, for a user checking a new config before a sync.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from datetime import datetime, timezone
+
+import requests
+
+from tap_discord.auth.oauth import DiscordOAuth2
+from tap_discord.auth.settings import request_timeout
+from tap_discord.errors import AuthenticationError, RequestFailedError
+
+if t.TYPE_CHECKING:
+    from tap_discord.tap import TapDiscord
+
+#: Application flags (§5.8): intent name -> (enabled bit, limited bit).
+PRIVILEGED_INTENTS: tuple[tuple[str, int, int], ...] = (
+    ("Server Members (GUILD_MEMBERS)", 1 << 14, 1 << 15),
+    ("Message Content (MESSAGE_CONTENT)", 1 << 18, 1 << 19),
+    ("Presence (GUILD_PRESENCES)", 1 << 12, 1 << 13),
+)
+
+
+def connection_report(tap: TapDiscord) -> list[str]:
+    """Who the credentials are, their scopes or intents: lines without any secret.
+
+    Calls `/users/@me`, and `/oauth2/@me` for a Bearer token or `/applications/@me`
+    (its `flags` tell which privileged intents are on) for a bot.
+    """
+    authenticator = tap.authenticator
+    if isinstance(authenticator, DiscordOAuth2):
+        return _oauth_report(tap, authenticator)
+    return _bot_report(tap)
+
+
+def _oauth_report(tap: TapDiscord, auth: DiscordOAuth2) -> list[str]:
+    kind = "refresh token" if auth.grant == "refresh_token" else "client_credentials grant"
+    lines = [f"Credentials: OAuth2 Bearer token ({kind}) for client_id {auth.client_id}"]
+    info = auth.authorization_info()
+    app = info.get("application") or {}
+    scopes = sorted(str(s) for s in info.get("scopes") or [])
+    if "identify" in scopes:
+        user = auth.get_json("/users/@me")
+        lines.append(f"Authenticated as {_describe_user(user)}")
+    else:
+        lines.append("Authenticated as an unknown user (the authorization lacks `identify`)")
+    lines.append(f"Application: {_describe_app(app)}; scopes: {' '.join(scopes) or 'none'}")
+    expires_at = auth.expires_at
+    if expires_at is not None:
+        when = datetime.fromtimestamp(expires_at, tz=timezone.utc).isoformat(timespec="seconds")
+        lines.append(f"Access token expires at {when}; rotated tokens kept in {auth.store.path}")
+    else:
+        lines.append(f"Rotated tokens kept in {auth.store.path}")
+    lines.append("Streams offered: " + (", ".join(sorted(tap.streams)) or "none"))
+    return lines
+
+
+def _bot_report(tap: TapDiscord) -> list[str]:
+    session = requests.Session()
+    session.headers["User-Agent"] = tap.user_agent
+    tap.mount_rate_limiter(session)
+    timeout = request_timeout(tap.config)
+
+    def get(path: str) -> dict[str, t.Any]:
+        try:
+            response = session.get(f"{tap.api_url}{path}", auth=tap.authenticator, timeout=timeout)
+        except requests.RequestException:
+            raise RequestFailedError(
+                f"GET {path} failed: cannot reach Discord at {tap.api_url}"
+            ) from None
+        if response.status_code == 401:
+            raise AuthenticationError(tap.unauthorized_message(path))
+        if response.status_code >= 400:
+            raise RequestFailedError(f"GET {path} answered {response.status_code}")
+        body = response.json()
+        return body if isinstance(body, dict) else {}
+
+    user = get("/users/@me")
+    app = get("/applications/@me")
+    flags = int(app.get("flags") or 0)
+    intents = []
+    for name, enabled, limited in PRIVILEGED_INTENTS:
+        if flags & enabled:
+            state = "on"
+        elif flags & limited:
+            state = "on (limited)"
+        else:
+            state = "off"
+        intents.append(f"{name}: {state}")
+    lines = [
+        "Credentials: bot token",
+        f"Authenticated as {_describe_user(user)}",
+        f"Application: {_describe_app(app)}",
+        "Privileged intents: " + "; ".join(intents),
+    ]
+    if not flags & ((1 << 18) | (1 << 19)):
+        lines.append("Without Message Content, message text, embeds and attachments are empty.")
+    if not flags & ((1 << 14) | (1 << 15)):
+        lines.append("Without Server Members, the members stream is skipped.")
+    return lines
+
+
+def _describe_user(user: t.Any) -> str:
+    """`bot Name (id 1)` / `user name (id 1)` from a user object."""
+    if not isinstance(user, dict):
+        return "an unknown account"
+    kind = "bot" if user.get("bot") else "user"
+    name = user.get("global_name") or user.get("username") or "?"
+    handle = user.get("username")
+    shown = f"{name} (@{handle})" if handle and handle != name else str(name)
+    return f"{kind} {shown}, id {user.get('id', '?')}"
+
+
+def _describe_app(app: t.Mapping[str, t.Any]) -> str:
+    """`Name (id 1)` from an application object."""
+    return f"{app.get('name', '?')} (id {app.get('id', '?')})"
