@@ -45,6 +45,8 @@ RETRIABLE_EXCEPTIONS = (
     requests.exceptions.ContentDecodingError,
 )
 RETRY_MAX_WAIT_SECONDS = 30.0
+#: How the SDK announces a stream's failure before re-raising it.
+SDK_FAILURE_ECHO = "An unhandled error occurred while syncing"
 
 #: Why Discord says no, by JSON error code, when a stream has nothing more specific.
 DEFAULT_FORBIDDEN_REASONS: dict[int | None, str] = {
@@ -90,6 +92,16 @@ class DiscordStream(RESTStream[t.Any]):
     def timeout(self) -> int:
         """Seconds before a request is abandoned and retried (setting `request_timeout`)."""
         return int(self.config.get("request_timeout", 30))
+
+    def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
+        """Log, minus the SDK's per-stream "unhandled error" echo.
+
+        The tap prints the cause of a failure once (`TapDiscord.invoke`), and the
+        connection test's deliberate stop after one record is no error at all.
+        """
+        if message.startswith(SDK_FAILURE_ECHO):
+            return
+        super().log(message, *args, level=level, **kwargs)
 
     @property
     def requests_session(self) -> requests.Session:

@@ -7,7 +7,6 @@ limit and the invalid-request budget are counted across all streams.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import sys
 import typing as t
 from functools import cached_property
@@ -315,23 +314,11 @@ class TapDiscord(Tap):
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the tap; a user error becomes one line on stderr and exit code 1."""
-        quiet = _QuietStreamFailure()
-        logging.getLogger().addFilter(quiet)
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(quiet)
         try:
             super().invoke(*args, **kwargs)
         except UserFacingError as exc:
             cls.logger.error("%s", exc)
             sys.exit(1)
-
-
-class _QuietStreamFailure(logging.Filter):
-    """Drop the SDK's per-stream 'unhandled error' lines; the tap prints the cause once."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Keep every record but the SDK's failure echo."""
-        return not str(record.msg).startswith("An unhandled error occurred while syncing")
 
 
 def _check_api_url(url: str) -> list[str]:

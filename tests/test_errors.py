@@ -165,3 +165,10 @@ def test_persistent_spurious_unknown_guild_is_one_line_naming_the_fault(emu) -> 
     assert guild_id in errors[0] and "8445" in errors[0] and "channels" in errors[0]
     assert "guild_ids" not in errors[0], "not blamed on the configuration"
     assert "Traceback" not in run.output
+
+
+def test_connection_test_succeeds_without_error_lines(emu) -> None:
+    """`--test` stops each stream after one record on purpose: that is no error."""
+    run = run_tap(config(emu), args=("--test",))
+    assert run.returncode == 0, run.stderr
+    assert [line for line in run.stderr.splitlines() if "ERROR" in line] == []
