@@ -7,6 +7,7 @@ route bucket, then the route itself (routes.py). Every /api request is recorded.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import Counter
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
-from tests.emulator import errors
+from tests.emulator import audit, errors
 from tests.emulator.errors import ApiError, Query
 from tests.emulator.faults import (
     BAN_JSON,
@@ -200,6 +201,7 @@ class Emulator:
         self._routes: Counter[str] = Counter()
         self._record_lock = threading.Lock()
         self._id_counter = 0
+        self._audit_rng = random.Random(self.spec.seed)
         self._server: Any = None
 
     # lifecycle ------------------------------------------------------------------------
@@ -367,6 +369,15 @@ class Emulator:
             log.deleted.add(mid)
             log.overrides.pop(mid, None)
             self._after_change(log, deleted=1)
+
+    def add_audit_entries(self, guild_id: str, count: int) -> list[dict[str, Any]]:
+        """Log `count` new audit-log entries now (ids above the newest). Thread-safe."""
+        gid = str(guild_id)
+        with self.world.factory.lock:
+            created = audit.new_entries(self.world, self._audit_rng, gid, count, now_ms())
+            # Keys after entries: a concurrent reader's slice bounds stay within the list.
+            self.api.audit_keys[gid].extend(int(e["id"]) for e in created)
+            return created
 
     def _message_log(self, channel_id: str) -> MessageLog:
         log = self.world.log(str(channel_id))
