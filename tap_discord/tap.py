@@ -113,6 +113,14 @@ class TapDiscord(Tap):
             "off (only new messages are read).",
         ),
         th.Property(
+            "require_message_content",
+            th.BooleanType,
+            default=False,
+            description="Stop with an error (exit 1) instead of a warning when the "
+            "application's Message Content intent is off, i.e. when Discord would send "
+            "other users' messages with empty content, embeds, attachments and components.",
+        ),
+        th.Property(
             "guild_ids",
             th.ArrayType(SNOWFLAKE_ITEM),
             description="Guilds (servers) to read. Default: every guild the bot is in.",

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import typing as t
+from functools import cached_property
 
 from tap_discord import schemas
+from tap_discord.content_intent import MessageContentCheck
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.pagination import SnowflakeAfterPaginator
 from tap_discord.prefetch import PAGES_PER_WORKER, Prefetcher
@@ -77,6 +79,8 @@ class MessagesStream(GuildChildStream):
         records, their order and the bookmarks are the same either way.
         """
         guild_id = str((context or {})["guild_id"])
+        content_check = self.content_check
+        content_check.start()
         bookmarks = self.channel_bookmarks(context)
         plan = self.read_plan(guild_id, bookmarks)
         with self.prefetcher(plan) as prefetched:
@@ -84,12 +88,18 @@ class MessagesStream(GuildChildStream):
                 channel_id = str(target["channel_id"])
                 pages = prefetched.pages(index) if prefetched else None
                 for message in self.read_channel(guild_id, channel_id, target["after"], pages):
+                    content_check.observe(message)
                     yield message
                     # The SDK has written `message` by the time the generator resumes.
                     # A lookback re-emits older messages: the bookmark never moves back.
                     bookmarks[channel_id] = str(
                         max_snowflake(bookmarks.get(channel_id), message["id"])
                     )
+
+    @cached_property
+    def content_check(self) -> MessageContentCheck:
+        """Whether message bodies come gated by a missing Message Content intent (once)."""
+        return MessageContentCheck(self.discord_tap, self.requests_session, self.logger)
 
     def read_plan(self, guild_id: str, bookmarks: dict[str, str]) -> list[Context]:
         """The request context of every target with something to read, in reading order.

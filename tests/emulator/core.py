@@ -93,6 +93,8 @@ class Settings:
     fail_next: list[int] = field(default_factory=list)
     #: channels that now answer 404 Unknown Channel (deleted mid-run)
     vanished_channels: set[str] = field(default_factory=set)
+    #: route names that answer 404 "404: Not Found", as if Discord did not serve them
+    hidden_routes: set[str] = field(default_factory=set)
     message_content_intent: bool = True
     members_intent: bool = True
     manage_guild: bool = True
@@ -111,7 +113,7 @@ class Settings:
             raise ValueError(f"unknown settings: {sorted(unknown)}")
         with self.lock:
             for name, value in changes.items():
-                if name == "vanished_channels":
+                if name in ("vanished_channels", "hidden_routes"):
                     value = set(value)
                 setattr(self, name, value)
 
@@ -476,7 +478,7 @@ class Emulator:
         params: dict[str, str],
     ) -> tuple[Response, str | None]:
         """Route match, auth, limits and the handler; (response, kind or None)."""
-        if not found:
+        if not found or (route is not None and route.name in self.settings.hidden_routes):
             return json_response(404, errors.NOT_FOUND), None
         if route is None:
             return json_response(405, errors.METHOD_NOT_ALLOWED), None
