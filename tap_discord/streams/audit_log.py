@@ -46,11 +46,12 @@ VIEW_AUDIT_LOG_REASON = (
 class GuildReferences:
     """Objects named by the audit-log entries of one guild read in this run, by kind."""
 
+    kinds: tuple[str, ...] = ()  # the kinds a selected stream will take; others are dropped
     objects: dict[str, dict[str, dict[str, t.Any]]] = field(default_factory=dict)
 
     def add(self, body: dict[str, t.Any]) -> None:
         """Keep a page's referenced objects (the last copy of an id wins)."""
-        for kind in REFERENCE_KINDS:
+        for kind in self.kinds:
             found = self.objects.setdefault(kind, {})
             for obj in body.get(kind) or []:
                 if isinstance(obj, dict) and "id" in obj:
@@ -106,8 +107,7 @@ class AuditLogStream(GuildChildStream):
 
     def _read(self, guild_id: str, after: int) -> Iterable[dict[str, t.Any]]:
         """Page through the entries after `after`, collecting the objects they name."""
-        references = self._references[guild_id] = GuildReferences()
-        self._collecting = references if self._references_wanted() else None
+        self._collecting = self._references[guild_id] = GuildReferences(self._wanted_kinds())
         context = {"guild_id": guild_id, "after": after}
         try:
             yield from self.request_records(context)
@@ -116,10 +116,14 @@ class AuditLogStream(GuildChildStream):
         finally:
             self._collecting = None
 
-    def _references_wanted(self) -> bool:
-        """Whether a reference stream will take the objects (else they are not kept)."""
+    def _wanted_kinds(self) -> tuple[str, ...]:
+        """The kinds of referenced objects a selected stream will take (others: not kept)."""
         streams = self.discord_tap.streams
-        return any(streams[name].selected for name in REFERENCE_STREAMS if name in streams)
+        return tuple(
+            kind
+            for kind in REFERENCE_KINDS
+            if (stream := streams.get(f"audit_log_{kind}")) is not None and stream.selected
+        )
 
     def start_cursor(self, context: Context | None) -> int:
         """After the guild's bookmark (an entry id); a first sync starts at `start_date`."""
@@ -227,7 +231,6 @@ class AuditLogThreadsStream(AuditLogReferenceStream):
 
 #: Body keys whose objects the reference streams emit.
 REFERENCE_KINDS = ("users", "webhooks", "integrations", "threads")
-REFERENCE_STREAMS = tuple(f"audit_log_{kind}" for kind in REFERENCE_KINDS)
 
 
 def _entries(body: t.Any) -> list[dict[str, t.Any]]:
