@@ -18,14 +18,12 @@ Off means one WARNING, or with `require_message_content` a one-line error (exit 
 
 from __future__ import annotations
 
-import logging
 import typing as t
 
-import requests
-
-from tap_discord.errors import ConfigError
+from tap_discord.errors import ConfigError, RequestFailedError, ResourceSkippedError
 
 if t.TYPE_CHECKING:
+    from tap_discord.client import DiscordStream
     from tap_discord.tap import TapDiscord
 
 #: Application flags GATEWAY_MESSAGE_CONTENT and GATEWAY_MESSAGE_CONTENT_LIMITED (§5.8).
@@ -43,11 +41,11 @@ PORTAL_SETTING = (
 class MessageContentCheck:
     """Decides once per run whether message bodies are gated, and reports it once."""
 
-    def __init__(self, tap: TapDiscord, session: requests.Session, logger: logging.Logger) -> None:
-        """Nothing is known until `start` asks Discord."""
-        self._tap = tap
-        self._session = session
-        self._logger = logger
+    def __init__(self, stream: DiscordStream) -> None:
+        """Nothing is known until `start` asks Discord (through `stream`'s retries)."""
+        self._stream = stream
+        self._tap: TapDiscord = stream.discord_tap
+        self._logger = stream.logger
         self._started = False
         self.enabled: bool | None = None  # None: unknown (the flags were not available)
         self._empty = 0
@@ -108,16 +106,9 @@ class MessageContentCheck:
         """
         if self._tap.auth_mode != "bot":
             return None
-        url = f"{self._tap.api_url}/applications/@me"
         try:
-            response = self._session.get(
-                url,
-                auth=self._tap.authenticator,
-                headers={"User-Agent": self._tap.user_agent},
-                timeout=float(self._tap.config.get("request_timeout") or 30),
-            )
-            body = response.json() if response.status_code == 200 else None
-        except (requests.RequestException, ValueError):
+            body = self._stream.get_json(f"{self._tap.api_url}/applications/@me")
+        except (ResourceSkippedError, RequestFailedError):
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("flags"), int):
             self._logger.info(

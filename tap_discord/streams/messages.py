@@ -99,7 +99,7 @@ class MessagesStream(GuildChildStream):
     @cached_property
     def content_check(self) -> MessageContentCheck:
         """Whether message bodies come gated by a missing Message Content intent (once)."""
-        return MessageContentCheck(self.discord_tap, self.requests_session, self.logger)
+        return MessageContentCheck(self)
 
     def read_plan(self, guild_id: str, bookmarks: dict[str, str]) -> list[Context]:
         """The request context of every target with something to read, in reading order.
