@@ -228,6 +228,18 @@ class DiscordStream(RESTStream[t.Any]):
 
         return send
 
+    def get_json(self, url: str) -> t.Any:
+        """One GET outside the stream's own records (e.g. the application's flags).
+
+        Same limiter, checks and retries as a page, no record metric; 403/404 raise
+        ResourceSkippedError and exhausted retries RequestFailedError, as for pages.
+        """
+        session = self.requests_session
+        send = self.request_decorator(functools.partial(self._send_with, session))
+        request = requests.Request("GET", url, headers={"User-Agent": self.user_agent})
+        session.auth = self.authenticator
+        return response_json(send(session.prepare_request(request), None))
+
     # Worker threads (see prefetch.py) ---------------------------------------------------
 
     def new_worker_session(self) -> requests.Session:

@@ -26,22 +26,38 @@ class SnowflakeAfterPaginator(BaseAPIPaginator["int | None"]):
     limit is the last one (this saves the request for an empty page).
     """
 
-    def __init__(self, start_value: int | None, *, page_size: int, id_of: IdGetter) -> None:
-        """Start after `start_value` (None: from the beginning)."""
+    def __init__(
+        self,
+        start_value: int | None,
+        *,
+        page_size: int,
+        id_of: IdGetter,
+        items_of: ItemsGetter | None = None,
+    ) -> None:
+        """Start after `start_value` (None: from the beginning).
+
+        `items_of` finds the page's items in the body (default: the body is the list).
+        """
         super().__init__(start_value)
         self.page_size = page_size
         self.id_of = id_of
+        self.items_of = items_of
 
     def get_next(self, response: requests.Response) -> int | None:
         """Return the largest id of the page, or None for an empty page."""
-        items = response_json(response)
+        items = self._items(response)
         if not items:
             return None
         return max(int(self.id_of(item)) for item in items)
 
     def has_more(self, response: requests.Response) -> bool:
         """Only a full page can have a successor."""
-        return len(response_json(response)) >= self.page_size
+        return len(self._items(response)) >= self.page_size
+
+    def _items(self, response: requests.Response) -> list[t.Any]:
+        """The page's items (the body, or the part `items_of` picks)."""
+        body = response_json(response)
+        return list(self.items_of(body) if self.items_of else body)
 
 
 class HasMoreTimestampPaginator(BaseAPIPaginator["str | None"]):
@@ -64,3 +80,4 @@ class HasMoreTimestampPaginator(BaseAPIPaginator["str | None"]):
 
 
 IdGetter = t.Callable[[dict], "str | int"]
+ItemsGetter = t.Callable[[t.Any], "list[t.Any]"]

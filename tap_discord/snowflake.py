@@ -102,3 +102,17 @@ def parse_duration(value: str) -> dt.timedelta:
     if not isinstance(parsed, pendulum.Duration):
         raise ValueError("it is not an ISO 8601 duration such as P7D")
     return dt.timedelta(seconds=parsed.total_seconds())
+
+
+def lookback_cursor(bookmark: int, lookback: dt.timedelta | None, floor: int = 0) -> int:
+    """The `after` cursor that re-reads the `lookback` before a bookmark, never past it.
+
+    The window is measured back from the bookmark's own timestamp, so every message is
+    read again by the run after the one that first emitted it if it is within
+    `lookback` of the newest message then. `floor` (the `start_date` cursor) is never
+    crossed: a lookback does not read older than the user asked for.
+    """
+    if not lookback:
+        return bookmark
+    window_start = after_cursor_for(datetime_from_snowflake(bookmark) - lookback)
+    return min(bookmark, max(floor, window_start))

@@ -6,6 +6,7 @@ limit and the invalid-request budget are counted across all streams.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import sys
 import typing as t
@@ -37,7 +38,12 @@ from tap_discord.auth import (
 from tap_discord.errors import UserFacingError
 from tap_discord.prefetch import PAGES_PER_WORKER
 from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter
-from tap_discord.snowflake import after_cursor_for, is_snowflake, parse_start_date
+from tap_discord.snowflake import (
+    after_cursor_for,
+    is_snowflake,
+    parse_duration,
+    parse_start_date,
+)
 
 if t.TYPE_CHECKING:
     import requests
@@ -94,6 +100,24 @@ class TapDiscord(Tap):
             description="Oldest messages to read on the first run: an ISO 8601 date or "
             "datetime (`2024-01-01`), or an ISO 8601 duration meaning that long ago "
             "(`P30D`). Empty reads the whole history.",
+        ),
+        th.Property(
+            "message_lookback",
+            th.StringType,
+            description="Re-read, on every run, each channel's and thread's messages from "
+            "this long before its bookmark (an ISO 8601 duration: `P7D`, `PT12H`), so "
+            "edits, reactions and pins of recent messages reach the target (upserted by "
+            "`id`). Costs one request per channel or thread with a bookmark per run, even "
+            "when nothing is new, plus one per further 100 messages in the window. Empty: "
+            "off (only new messages are read).",
+        ),
+        th.Property(
+            "require_message_content",
+            th.BooleanType,
+            default=False,
+            description="Stop with an error (exit 1) instead of a warning when the "
+            "application's Message Content intent is off, i.e. when Discord would send "
+            "other users' messages with empty content, embeds, attachments and components.",
         ),
         th.Property(
             "guild_ids",
@@ -190,6 +214,14 @@ class TapDiscord(Tap):
                     f"start_date {start!r} is invalid: {exc}; use e.g. 2024-01-01, "
                     "2024-01-01T00:00:00Z or P30D"
                 )
+        lookback = self.config.get("message_lookback")
+        if lookback:
+            try:
+                parse_duration(str(lookback))
+            except ValueError as exc:
+                errors.append(
+                    f"message_lookback {lookback!r} is invalid: {exc}; use e.g. P7D or PT12H"
+                )
         for key in ("guild_ids", "channel_ids"):
             for value in self.config.get(key) or []:
                 if not is_snowflake(value):
@@ -221,6 +253,12 @@ class TapDiscord(Tap):
         if not start:
             return 0
         return after_cursor_for(parse_start_date(str(start)))
+
+    @cached_property
+    def message_lookback(self) -> dt.timedelta | None:
+        """How far before each bookmark messages are read again (None: not at all)."""
+        value = self.config.get("message_lookback")
+        return parse_duration(str(value)) if value else None
 
     @cached_property
     def configured_guild_ids(self) -> list[str]:

@@ -30,6 +30,16 @@ BAD_CONFIGS = [
         "start_date",
     ),
     (
+        "lookback not a duration",
+        {"bot_token": TOKEN, "api_url": UNUSED_API, "message_lookback": "7 days"},
+        "message_lookback",
+    ),
+    (
+        "lookback a date",
+        {"bot_token": TOKEN, "api_url": UNUSED_API, "message_lookback": "2024-01-01"},
+        "message_lookback",
+    ),
+    (
         "guild id not numeric",
         {"bot_token": TOKEN, "api_url": UNUSED_API, "guild_ids": ["my-server"]},
         "guild_ids",

@@ -57,6 +57,10 @@ KEYS: dict[str, tuple[str, ...]] = {
     "stickers": ("id",),
     "scheduled_events": ("id",),
     "audit_log": ("id",),
+    "audit_log_users": ("id",),
+    "audit_log_webhooks": ("id",),
+    "audit_log_integrations": ("id",),
+    "audit_log_threads": ("id",),
     "current_user": ("id",),
     "user_guilds": ("id",),
     "user_connections": ("type", "id"),
@@ -301,6 +305,18 @@ def add_messages(emu: t.Any, count: int) -> None:
         emu.add_messages(channel_id, share)
 
 
+def audit_log_references(world: t.Any, gids: list[str], kind: str) -> set[tuple[str, ...]]:
+    """Ids of the objects of one kind that the guilds' audit-log entries name."""
+    found = set()
+    for g in gids:
+        refs = world.audit_refs[g]
+        for entry in world.audit_log[g]:
+            for ref_kind, ref_id in refs.by_entry[entry["id"]]:
+                if ref_kind == kind and ref_id in refs.objects[kind]:
+                    found.add((ref_id,))
+    return found
+
+
 def expected_keys(emu: t.Any, streams: set[str]) -> dict[str, set[tuple[str, ...]]]:
     """The primary keys each offered stream's table must hold, from the world."""
     world = emu.world
@@ -314,6 +330,8 @@ def expected_keys(emu: t.Any, streams: set[str]) -> dict[str, set[tuple[str, ...
         "members": {(g, str(m["user"]["id"])) for g in gids for m in world.members[g]},
         "invites": {(str(i["code"]),) for g in gids for i in world.invites[g]},
     }
+    for kind in ("users", "webhooks", "integrations", "threads"):
+        known[f"audit_log_{kind}"] = audit_log_references(world, gids, kind)
     expected = {}
     for stream in streams:
         if stream in known:

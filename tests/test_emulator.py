@@ -270,6 +270,17 @@ def test_message_content_gating_and_its_exceptions(fresh: Emulator, http) -> Non
     assert get(http, fresh, "/applications/@me").json()["flags"] & (1 << 19)
 
 
+def test_hidden_routes_answer_unknown_route(fresh: Emulator, http) -> None:
+    assert get(http, fresh, "/applications/@me").status_code == 200
+    fresh.settings.update(hidden_routes=["application"])
+    response = get(http, fresh, "/applications/@me")
+    assert (response.status_code, response.json()) == (
+        404,
+        {"message": "404: Not Found", "code": 0},
+    )
+    assert get(http, fresh, "/users/@me").status_code == 200
+
+
 def test_single_message_and_unknown_message(emu, http) -> None:
     cid = text_channel_with(emu, 101)
     msg = emu.world.messages[cid][5]

@@ -976,7 +976,7 @@ AUDIT_REFS = {
     "users": "audit_log_users",
     "webhooks": "audit_log_webhooks",
     "integrations": "audit_log_integrations",
-    "threads": "threads",
+    "threads": "audit_log_threads",
     "guild_scheduled_events": "scheduled_events",
 }
 

@@ -10,6 +10,7 @@ from tap_discord.snowflake import (
     after_cursor_for,
     datetime_from_snowflake,
     is_snowflake,
+    lookback_cursor,
     max_snowflake,
     parse_duration,
     parse_start_date,
@@ -80,3 +81,16 @@ def test_durations() -> None:
     assert parse_duration("P7D") == dt.timedelta(days=7)
     with pytest.raises(ValueError, match="duration"):
         parse_duration("2024-01-01")
+
+
+def test_lookback_cursor_reads_the_window_before_the_bookmark_but_not_before_start() -> None:
+    bookmark = 1191168914227200000  # 2024-01-01T00:00:00Z
+    day = dt.timedelta(days=1)
+    cursor = lookback_cursor(bookmark, day)
+    assert cursor == after_cursor_for(datetime_from_snowflake(bookmark) - day)
+    assert cursor < bookmark
+    assert lookback_cursor(bookmark, None) == bookmark
+    assert lookback_cursor(bookmark, dt.timedelta(0)) == bookmark
+    assert lookback_cursor(bookmark, day, floor=cursor + 10) == cursor + 10
+    assert lookback_cursor(bookmark, day, floor=bookmark + 10) == bookmark, "never past it"
+    assert lookback_cursor(5, day) == 0

@@ -3,15 +3,17 @@
 ``GET /guilds/{id}/audit-logs`` answers ``{audit_log_entries, users, integrations,
 webhooks, guild_scheduled_events, threads, application_commands,
 auto_moderation_rules}``. The ``audit_log`` stream emits the entries; the referenced
-users, webhooks and integrations get schemas here in case they become streams of their
-own (threads and scheduled events reuse ``THREADS_SCHEMA`` and
-``SCHEDULED_EVENTS_SCHEMA``).
+users, webhooks, integrations and threads are streams of their own
+(``audit_log_threads`` reuses the thread schema).
 """
 
 from __future__ import annotations
 
+import copy
+
 from singer_sdk import typing as th
 
+from tap_discord.schemas.channels import THREADS_KEYS, THREADS_SCHEMA
 from tap_discord.schemas.common import (
     AUDIT_LOG_CHANGE,
     INTEGRATION_ACCOUNT,
@@ -104,3 +106,8 @@ AUDIT_LOG_INTEGRATIONS_SCHEMA = record(
         GUILD_ID,
     ),
 )
+
+#: Threads an audit log names (created, updated, deleted): the thread object as the
+#: ``threads`` stream has it, including threads since deleted that no list shows any more.
+AUDIT_LOG_THREADS_KEYS = THREADS_KEYS
+AUDIT_LOG_THREADS_SCHEMA = copy.deepcopy(THREADS_SCHEMA)  # its own dict: streams never share one

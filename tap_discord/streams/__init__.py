@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from tap_discord.streams.audit_log import (
+    AuditLogIntegrationsStream,
+    AuditLogStream,
+    AuditLogThreadsStream,
+    AuditLogUsersStream,
+    AuditLogWebhooksStream,
+)
 from tap_discord.streams.channels import ChannelsStream, ThreadsStream
 from tap_discord.streams.events import ScheduledEventsStream
 from tap_discord.streams.expressions import EmojisStream, StickersStream
@@ -28,6 +35,12 @@ BOT_STREAMS = (
     EmojisStream,
     StickersStream,
     ScheduledEventsStream,
+    # audit_log first: the reference streams emit what it collected for the guild.
+    AuditLogStream,
+    AuditLogUsersStream,
+    AuditLogWebhooksStream,
+    AuditLogIntegrationsStream,
+    AuditLogThreadsStream,
     UserGuildsStream,
 )
 
@@ -49,6 +62,11 @@ def streams_for(mode: str) -> tuple[type, ...]:
 __all__ = [
     "BOT_STREAMS",
     "OAUTH_STREAMS",
+    "AuditLogIntegrationsStream",
+    "AuditLogStream",
+    "AuditLogThreadsStream",
+    "AuditLogUsersStream",
+    "AuditLogWebhooksStream",
     "ChannelsStream",
     "CurrentUserStream",
     "EmojisStream",

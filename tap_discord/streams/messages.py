@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import typing as t
+from functools import cached_property
 
 from tap_discord import schemas
+from tap_discord.content_intent import MessageContentCheck
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.pagination import SnowflakeAfterPaginator
 from tap_discord.prefetch import PAGES_PER_WORKER, Prefetcher
+from tap_discord.snowflake import lookback_cursor, max_snowflake
 from tap_discord.streams.channels import ChannelsStream, ThreadsStream, by_id
 from tap_discord.streams.guilds import GuildChildStream
 
@@ -76,6 +79,8 @@ class MessagesStream(GuildChildStream):
         records, their order and the bookmarks are the same either way.
         """
         guild_id = str((context or {})["guild_id"])
+        content_check = self.content_check
+        content_check.start()
         bookmarks = self.channel_bookmarks(context)
         plan = self.read_plan(guild_id, bookmarks)
         with self.prefetcher(plan) as prefetched:
@@ -83,14 +88,24 @@ class MessagesStream(GuildChildStream):
                 channel_id = str(target["channel_id"])
                 pages = prefetched.pages(index) if prefetched else None
                 for message in self.read_channel(guild_id, channel_id, target["after"], pages):
+                    content_check.observe(message)
                     yield message
                     # The SDK has written `message` by the time the generator resumes.
-                    bookmarks[channel_id] = str(message["id"])
+                    # A lookback re-emits older messages: the bookmark never moves back.
+                    bookmarks[channel_id] = str(
+                        max_snowflake(bookmarks.get(channel_id), message["id"])
+                    )
+
+    @cached_property
+    def content_check(self) -> MessageContentCheck:
+        """Whether message bodies come gated by a missing Message Content intent (once)."""
+        return MessageContentCheck(self)
 
     def read_plan(self, guild_id: str, bookmarks: dict[str, str]) -> list[Context]:
-        """The request context of every target with something new, in reading order.
+        """The request context of every target with something to read, in reading order.
 
-        A target whose `last_message_id` is not beyond its bookmark costs no request.
+        A target whose `last_message_id` is not beyond its start cursor costs no request;
+        with `message_lookback`, every target with a bookmark is read (edits need it).
         """
         plan: list[Context] = []
         for target in self.message_targets(guild_id):
@@ -122,10 +137,15 @@ class MessagesStream(GuildChildStream):
         return t.cast("dict[str, str]", bookmarks)
 
     def start_cursor(self, bookmark: str | None) -> int:
-        """Resume after the bookmark; a first sync starts at `start_date` (or the beginning)."""
+        """The `after` a channel is read from, for sequential and prefetched reads alike.
+
+        Resume after the bookmark, less `message_lookback` (edits and reactions of recent
+        messages); a first sync starts at `start_date` (or the beginning).
+        """
+        tap = self.discord_tap
         if bookmark is not None:
-            return int(bookmark)
-        return self.discord_tap.start_after
+            return lookback_cursor(int(bookmark), tap.message_lookback, tap.start_after)
+        return tap.start_after
 
     def message_targets(self, guild_id: str) -> list[dict[str, t.Any]]:
         """Channels and threads with a message history, filtered by `channel_ids`, by id."""

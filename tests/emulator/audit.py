@@ -64,14 +64,7 @@ def generate(
     builders = _builders()
     for i in range(count):
         at = start + (44 * DAY_MS * i) // max(1, count) + r.randint(0, 60_000)
-        entry_id = world.ids.at(at)
-        actor = users[r.randrange(len(users))] if users else world.bot_user
-        builder = builders[r.randrange(len(builders))]
-        entry, entry_refs = builder(world, r, gid, actor, users, at)
-        entry = {"id": entry_id, "user_id": actor["id"], **entry}
-        entry_refs.append(("users", actor["id"]))
-        refs.by_entry[entry_id] = entry_refs
-        entries.append(_ordered(entry))
+        entries.append(_entry(world, r, gid, users, at, refs, builders))
     for user in [*users, world.bot_user]:
         refs.objects["users"][user["id"]] = user
     for hook in world.webhooks.get(gid, []):
@@ -82,6 +75,42 @@ def generate(
         refs.objects["guild_scheduled_events"][event["id"]] = event
     _integration_and_rule(world, gid, refs)
     return entries, refs
+
+
+def _entry(
+    world: World,
+    r: random.Random,
+    gid: str,
+    users: list[dict[str, Any]],
+    at: int,
+    refs: AuditRefs,
+    builders: list,
+) -> dict[str, Any]:
+    """One entry created at `at` (ms), its references recorded in `refs`."""
+    entry_id = world.ids.at(at)
+    actor = users[r.randrange(len(users))] if users else world.bot_user
+    builder = builders[r.randrange(len(builders))]
+    entry, entry_refs = builder(world, r, gid, actor, users, at)
+    entry = {"id": entry_id, "user_id": actor["id"], **entry}
+    entry_refs.append(("users", actor["id"]))
+    refs.by_entry[entry_id] = entry_refs
+    return _ordered(entry)
+
+
+def new_entries(
+    world: World, r: random.Random, gid: str, count: int, at: int
+) -> list[dict[str, Any]]:
+    """`count` entries created now (`at` ms), above the guild's newest, recorded in the world."""
+    bot_id = world.bot_user["id"]
+    users = [m["user"] for m in world.members.get(gid, []) if m["user"]["id"] != bot_id]
+    refs, log = world.audit_refs[gid], world.audit_log[gid]
+    newest = snowflake_ms(log[-1]["id"]) if log else 0
+    builders = _builders()
+    created = [
+        _entry(world, r, gid, users, max(at, newest + 1) + i, refs, builders) for i in range(count)
+    ]
+    log.extend(created)
+    return created
 
 
 def _ordered(entry: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ route bucket, then the route itself (routes.py). Every /api request is recorded.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import Counter
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
-from tests.emulator import errors
+from tests.emulator import audit, errors
 from tests.emulator.errors import ApiError, Query
 from tests.emulator.faults import (
     BAN_JSON,
@@ -95,6 +96,8 @@ class Settings:
     #: the next N `GET /guilds/{id}` answer 404 Unknown Guild although the bot is in the
     #: guild and every other route works (digest §3.3, discord-api-docs #8445)
     unknown_guild_answers: int = 0
+    #: route names that answer 404 "404: Not Found", as if Discord did not serve them
+    hidden_routes: set[str] = field(default_factory=set)
     message_content_intent: bool = True
     members_intent: bool = True
     manage_guild: bool = True
@@ -113,7 +116,7 @@ class Settings:
             raise ValueError(f"unknown settings: {sorted(unknown)}")
         with self.lock:
             for name, value in changes.items():
-                if name == "vanished_channels":
+                if name in ("vanished_channels", "hidden_routes"):
                     value = set(value)
                 setattr(self, name, value)
 
@@ -203,6 +206,7 @@ class Emulator:
         self._routes: Counter[str] = Counter()
         self._record_lock = threading.Lock()
         self._id_counter = 0
+        self._audit_rng = random.Random(self.spec.seed)
         self._server: Any = None
 
     # lifecycle ------------------------------------------------------------------------
@@ -371,6 +375,15 @@ class Emulator:
             log.overrides.pop(mid, None)
             self._after_change(log, deleted=1)
 
+    def add_audit_entries(self, guild_id: str, count: int) -> list[dict[str, Any]]:
+        """Log `count` new audit-log entries now (ids above the newest). Thread-safe."""
+        gid = str(guild_id)
+        with self.world.factory.lock:
+            created = audit.new_entries(self.world, self._audit_rng, gid, count, now_ms())
+            # Keys after entries: a concurrent reader's slice bounds stay within the list.
+            self.api.audit_keys[gid].extend(int(e["id"]) for e in created)
+            return created
+
     def _message_log(self, channel_id: str) -> MessageLog:
         log = self.world.log(str(channel_id))
         if log is None:
@@ -468,7 +481,7 @@ class Emulator:
         params: dict[str, str],
     ) -> tuple[Response, str | None]:
         """Route match, auth, limits and the handler; (response, kind or None)."""
-        if not found:
+        if not found or (route is not None and route.name in self.settings.hidden_routes):
             return json_response(404, errors.NOT_FOUND), None
         if route is None:
             return json_response(405, errors.METHOD_NOT_ALLOWED), None

@@ -1,0 +1,59 @@
+"""Which bot permissions each stream needs, and the integer for the bot's invite URL.
+
+Kept in code (not only in the README) so that a test recomputes the README's invite
+integer from it: adding a stream or a permission cannot leave the documentation behind.
+Bits are Discord's permission flags (docs topics/permissions.mdx, "Bitwise Permission
+Flags").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+#: Discord permission flags the tap's streams depend on.
+PERMISSION_BITS: dict[str, int] = {
+    "MANAGE_GUILD": 1 << 5,  # Manage Server: invite usage counts
+    "VIEW_AUDIT_LOG": 1 << 7,
+    "VIEW_CHANNEL": 1 << 10,
+    "READ_MESSAGE_HISTORY": 1 << 16,
+    "CONNECT": 1 << 20,  # text chat of voice channels
+    "MANAGE_THREADS": 1 << 34,  # private archived threads
+}
+
+#: Permissions each bot stream needs to be complete. An empty tuple: being in the guild
+#: is enough (or a privileged intent is needed instead, see the README).
+STREAM_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "guilds": (),
+    "channels": (),
+    "threads": ("VIEW_CHANNEL", "READ_MESSAGE_HISTORY", "MANAGE_THREADS"),
+    "messages": ("VIEW_CHANNEL", "READ_MESSAGE_HISTORY", "CONNECT"),
+    "members": (),  # the Server Members privileged intent
+    "invites": ("MANAGE_GUILD",),  # View Audit Log also lists them, without usage counts
+    "roles": (),
+    "emojis": (),
+    "stickers": (),
+    "scheduled_events": (),
+    "audit_log": ("VIEW_AUDIT_LOG",),
+    "audit_log_users": ("VIEW_AUDIT_LOG",),
+    "audit_log_webhooks": ("VIEW_AUDIT_LOG",),
+    "audit_log_integrations": ("VIEW_AUDIT_LOG",),
+    "audit_log_threads": ("VIEW_AUDIT_LOG",),
+    "user_guilds": (),
+}
+
+#: Permissions that let the bot change the guild; the read-only integer leaves them out.
+MANAGING = frozenset({"MANAGE_GUILD", "MANAGE_THREADS"})
+
+
+def invite_permissions(streams: Iterable[str], *, read_only: bool = False) -> int:
+    """The `permissions=` integer of the invite URL for these streams.
+
+    `read_only` drops the managing permissions: then invites come without usage counts
+    and private archived threads the bot has not joined are not listed.
+    """
+    value = 0
+    for stream in streams:
+        for name in STREAM_PERMISSIONS[stream]:
+            if not (read_only and name in MANAGING):
+                value |= PERMISSION_BITS[name]
+    return value
