@@ -188,12 +188,17 @@ class AuditLogUsersStream(AuditLogReferenceStream):
         self._emitted: set[str] = set()
 
     def post_process(self, row: Record, context: Context | None = None) -> Record | None:
-        """A user belongs to no guild: no `guild_id`; each user once per run."""
+        """Each user once per run, with the documented user fields only, and no `guild_id`.
+
+        Discord also sends undocumented user fields (`banner_color`, `clan`,
+        `display_name_styles`...); as top-level keys they would have no column.
+        """
         user_id = str(row["id"])
         if user_id in self._emitted:
             return None
         self._emitted.add(user_id)
-        return row
+        declared = self.schema["properties"]
+        return {key: value for key, value in row.items() if key in declared}
 
 
 class AuditLogWebhooksStream(AuditLogReferenceStream):
