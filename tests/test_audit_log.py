@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 
+from tap_discord.streams.audit_log import REFERENCE_KINDS
 from tests.emulator import Emulator, WorldSpec
 from tests.tapharness import TapRun, discover, run_tap, select
 
@@ -97,6 +98,31 @@ def test_referenced_objects_are_their_own_streams(emu, first: TapRun) -> None:
     integrations = first.records("audit_log_integrations")
     assert integrations and all(i["guild_id"] for i in integrations)
     assert TOKEN not in first.output
+
+
+def test_no_audit_log_bookmark_passes_an_unemitted_reference(emu, first: TapRun) -> None:
+    """A run killed after any STATE re-reads every entry whose objects were not emitted."""
+    emitted: set[tuple[str, str]] = set()
+    for message in first.messages:
+        if message["type"] == "RECORD" and message["stream"].startswith("audit_log_"):
+            emitted.add(
+                (message["stream"].removeprefix("audit_log_"), str(message["record"]["id"]))
+            )
+        if message["type"] != "STATE":
+            continue
+        audit = message["value"].get("bookmarks", {}).get("audit_log", {})
+        for partition in audit.get("partitions", []):
+            gid = partition["context"]["guild_id"]
+            refs = emu.world.audit_refs[gid]
+            if "replication_key_value" not in partition:
+                continue
+            bookmark = int(partition["replication_key_value"])
+            for entry in emu.world.audit_log[gid]:
+                if int(entry["id"]) > bookmark:
+                    break
+                for kind, ref_id in refs.by_entry[entry["id"]]:
+                    if kind in REFERENCE_KINDS and ref_id in refs.objects[kind]:
+                        assert (kind, ref_id) in emitted, f"{kind} {ref_id} of entry {entry['id']}"
 
 
 def test_next_runs_read_only_new_entries(emu, config, catalog, first: TapRun) -> None:

@@ -35,12 +35,13 @@ BOT_STREAMS = (
     EmojisStream,
     StickersStream,
     ScheduledEventsStream,
-    # audit_log first: the reference streams emit what it collected for the guild.
-    AuditLogStream,
+    # The reference streams before audit_log: the objects its entries name are emitted
+    # before the entries, so the audit_log bookmark never passes an unemitted object.
     AuditLogUsersStream,
     AuditLogWebhooksStream,
     AuditLogIntegrationsStream,
     AuditLogThreadsStream,
+    AuditLogStream,
     UserGuildsStream,
 )
 

@@ -7,9 +7,12 @@ the last entry emitted. Discord keeps entries for 45 days only.
 
 A page's body also carries the users, webhooks, integrations and threads its entries
 name. Four small streams (`audit_log_users`, `audit_log_webhooks`,
-`audit_log_integrations`, `audit_log_threads`) emit them, from what `audit_log`
-collected for the guild in this run: no extra request. Each holds only the objects
-named by the entries read in this run (upserted by id), not a full list.
+`audit_log_integrations`, `audit_log_threads`) emit them from the same pages: no extra
+request. They are synced before `audit_log` in each guild: the first of them reads the
+guild's new pages, keeping the entries for `audit_log`, so an entry's bookmark is only
+saved after the objects it names were emitted (a run killed in between re-reads them).
+Each holds only the objects named by the entries read in this run (upserted by id),
+not a full list.
 """
 
 from __future__ import annotations
@@ -86,23 +89,34 @@ class AuditLogStream(GuildChildStream):
         """Start with no guild read: references are collected per guild as pages arrive."""
         super().__init__(*args, **kwargs)
         self._references: dict[str, GuildReferences] = {}
+        self._read_ahead: dict[str, list[dict[str, t.Any]]] = {}
         self._collecting: GuildReferences | None = None
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """The guild's entries after its bookmark; skip the guild (one warning) on 403."""
+        """The guild's entries after its bookmark; skip the guild (one warning) on 403.
+
+        Entries a reference stream already read for this guild are emitted from memory.
+        """
         guild_id = str((context or {})["guild_id"])
+        if guild_id in self._read_ahead:
+            yield from self._read_ahead.pop(guild_id)
+            return
         yield from self._read(guild_id, self.start_cursor(context))
 
     def references(self, guild_id: str) -> GuildReferences:
-        """What the guild's entries of this run name, reading them first if not yet done.
+        """What the guild's new entries name, reading them first if not yet done.
 
-        Normally `audit_log` has read the guild just before (it is synced first). If it is
-        not selected, the entries are read here without being emitted, and its bookmark
-        does not move.
+        The reference streams run before `audit_log`: the first one reads the pages and
+        keeps the entries for `audit_log` (if selected; its bookmark moves only when it
+        emits them).
         """
         if guild_id not in self._references:
-            for _ in self._read(guild_id, self.start_cursor({"guild_id": guild_id})):
-                pass
+            entries = self._read(guild_id, self.start_cursor({"guild_id": guild_id}))
+            if self.selected:
+                self._read_ahead[guild_id] = list(entries)
+            else:
+                for _ in entries:
+                    pass
         return self._references[guild_id]
 
     def _read(self, guild_id: str, after: int) -> Iterable[dict[str, t.Any]]:
