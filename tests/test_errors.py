@@ -172,3 +172,17 @@ def test_connection_test_succeeds_without_error_lines(emu) -> None:
     run = run_tap(config(emu), args=("--test",))
     assert run.returncode == 0, run.stderr
     assert [line for line in run.stderr.splitlines() if "ERROR" in line] == []
+
+
+def test_listed_guild_gone_when_read_is_skipped_with_one_warning(emu) -> None:
+    """Without guild_ids, a guild the bot left between listing and reading is skipped."""
+    gone = emu.world.guilds[0]["id"]
+    emu.settings.left_guilds = {gone}
+    run = run_tap(config(emu))
+    assert run.returncode == 0, run.stderr
+    lines = [w for w in warnings(run) if gone in w]
+    assert len(lines) == 1 and "Unknown Guild" in lines[0], run.stderr
+    assert "guild_ids" not in lines[0]
+    others = {g["id"] for g in emu.world.guilds} - {gone}
+    assert {g["id"] for g in run.records("guilds")} == others
+    assert {r["guild_id"] for r in run.records("channels")} == others

@@ -53,11 +53,18 @@ class GuildsStream(DiscordStream):
         return {"with_counts": "true"}
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """A guild the bot cannot read is a configuration error, not a skip."""
+        """A configured guild the bot cannot read is a configuration error, not a skip.
+
+        A guild found through `/users/@me/guilds` that is gone when read (the bot was
+        removed meanwhile) is skipped with one warning.
+        """
         guild_id = (context or {}).get("guild_id")
         try:
             yield from self.request_records(context)
         except ResourceSkippedError as exc:
+            if not self.discord_tap.configured_guild_ids:
+                self.warn_skipped(exc, context)
+                return
             raise ConfigError(
                 f"guild_ids: cannot read guild {guild_id} ({exc.reason}); invite the bot "
                 "to that server or remove the id from guild_ids"

@@ -96,6 +96,9 @@ class Settings:
     #: the next N `GET /guilds/{id}` answer 404 Unknown Guild although the bot is in the
     #: guild and every other route works (digest §3.3, discord-api-docs #8445)
     unknown_guild_answers: int = 0
+    #: guilds the bot was removed from after listing them: still in `/users/@me/guilds`,
+    #: 404 Unknown Guild on every guild route
+    left_guilds: set[str] = field(default_factory=set)
     #: route names that answer 404 "404: Not Found", as if Discord did not serve them
     hidden_routes: set[str] = field(default_factory=set)
     message_content_intent: bool = True
@@ -116,7 +119,7 @@ class Settings:
             raise ValueError(f"unknown settings: {sorted(unknown)}")
         with self.lock:
             for name, value in changes.items():
-                if name in ("vanished_channels", "hidden_routes"):
+                if name in ("vanished_channels", "hidden_routes", "left_guilds"):
                     value = set(value)
                 setattr(self, name, value)
 

@@ -186,7 +186,7 @@ class Api:
     def guild(self, guild_id: str) -> dict[str, Any]:
         """A guild the bot is in, else 404 Unknown Guild (also for other guilds)."""
         guild = self.world.guild(guild_id)
-        if guild is None:
+        if guild is None or guild_id in self.settings.left_guilds:
             raise ApiError(404, UNKNOWN_GUILD)
         return guild
 
