@@ -429,7 +429,11 @@ class RateLimiter:
         `RateLimitBanError` when the probe after a ban back-off is banned again.
         """
         route = parse_route(method, url)
-        response = _Response.parse(status, headers, body)
+        try:
+            response = _Response.parse(status, headers, body)
+        except Exception:
+            self.release(method, url)  # never leave a sent request counted as in flight
+            raise
         with self._lock:
             now = self._clock()
             ticket = self._take_ticket(method, url)
