@@ -15,7 +15,7 @@ import typing as t
 import backoff
 import requests
 from singer_sdk.exceptions import RetriableAPIError
-from singer_sdk.pagination import SinglePagePaginator
+from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import PageContext
 
@@ -232,18 +232,16 @@ class DiscordStream(RESTStream[t.Any]):
     ) -> Generator[Page, None, None]:
         """`request_records` for a worker thread: the same requests, checks and retries.
 
-        Yields whole pages and touches no SDK state, metric or writer, so it may run in
-        any thread; `records_of_pages` turns the pages into records on the main thread.
+        Yields whole pages, as raw bodies, and touches no SDK state, metric or writer,
+        so it may run in any thread; `records_of_pages` turns the pages into records on
+        the main thread.
         """
-        paginator = self.get_new_paginator() or SinglePagePaginator()
+        paginator = self.new_page_paginator(context)
         send = self.request_decorator(functools.partial(self._send_with, session))
         while not paginator.finished:
             prepared = self._prepare_with(session, context, paginator.current_value)
             response = send(prepared, context)
-            records = list(self.parse_response(response))
-            yield Page(records, _metric_shell(response))
-            if not records and not paginator.continue_if_empty(response):
-                return
+            yield Page(response.content, _metric_shell(response))
             paginator.advance(response)
 
     def records_of_pages(self, pages: Iterable[Page], context: Context) -> Iterator[dict]:
@@ -258,7 +256,18 @@ class DiscordStream(RESTStream[t.Any]):
                     endpoint=self.path, response=page.response, context=context, extra_tags=None
                 )
                 request_counter.increment()
-                yield from page.records
+                yield from self.page_records(page)
+
+    def new_page_paginator(self, context: Context) -> BaseAPIPaginator:
+        """The paginator of one target's pages (`fetch_pages`)."""
+        return self.get_new_paginator() or SinglePagePaginator()
+
+    def page_records(self, page: Page) -> Iterable[dict]:
+        """The records of a page fetched by `fetch_pages` (main thread)."""
+        response = requests.Response()
+        response._content = page.body
+        response.status_code = page.response.status_code
+        return self.parse_response(response)
 
     def _prepare_with(
         self, session: requests.Session, context: Context, token: t.Any

@@ -70,9 +70,33 @@ class FakeSource:
             time.sleep(self.delay * random.random())
             with self.lock:
                 self.fetched[context["id"]] += 1
-            yield Page([{"target": context["id"], "page": number}], requests.Response())
+            yield fake_page(context["id"], number)
         if fail is not None and fail[0] >= context["n"]:
             raise fail[1]
+
+
+PAGE_BYTES = 100
+
+
+def fake_page(target: int, number: int) -> Page:
+    """A page of one record, its body padded to exactly PAGE_BYTES."""
+    body = json.dumps([{"target": target, "page": number}]).encode()
+    return Page(body.ljust(PAGE_BYTES), requests.Response())
+
+
+def records(page: Page) -> list[dict[str, Any]]:
+    return json.loads(page.body)
+
+
+def pages(n: int) -> int:
+    """A budget of `n` fake pages, in bytes."""
+    return n * PAGE_BYTES
+
+
+def prefetcher(source: FakeSource, plan: list[dict[str, Any]], **kw: Any) -> Prefetcher:
+    return Prefetcher(
+        source, plan, page_estimate=PAGE_BYTES, **{**kw, "budget": pages(kw["budget"])}
+    )
 
 
 def targets(*sizes: int) -> list[dict[str, Any]]:
@@ -84,7 +108,7 @@ def drain(prefetcher: Prefetcher, count: int) -> list[tuple[int, int]]:
         (record["target"], record["page"])
         for index in range(count)
         for page in prefetcher.pages(index)
-        for record in page.records
+        for record in records(page)
     ]
 
 
@@ -109,7 +133,7 @@ def run_with_deadline(func, seconds: float = 10.0):
 
 def test_pages_come_out_in_target_order_whatever_the_workers_timing() -> None:
     sizes = [random.randint(0, 6) for _ in range(30)]
-    with Prefetcher(
+    with prefetcher(
         FakeSource(delay=0.003), targets(*sizes), workers=7, budget=10, lane_cap=3
     ) as p:
         got = run_with_deadline(lambda: drain(p, len(sizes)))
@@ -119,9 +143,9 @@ def test_pages_come_out_in_target_order_whatever_the_workers_timing() -> None:
 def test_budget_bounds_memory_and_never_blocks_the_drained_target() -> None:
     source = FakeSource(delay=0.001)
     sizes = [60, 40, 1, 1, 30, 2, 50]  # the first target alone is six times the budget
-    with Prefetcher(source, targets(*sizes), workers=4, budget=10, lane_cap=3) as p:
+    with prefetcher(source, targets(*sizes), workers=4, budget=10, lane_cap=3) as p:
         got = run_with_deadline(lambda: drain(p, len(sizes)))
-        assert p.peak_held <= 10 + 3
+        assert p.peak_held <= pages(10 + 3)
     assert len(got) == sum(sizes)
 
 
@@ -130,22 +154,22 @@ def test_a_worker_error_surfaces_where_its_target_is_read() -> None:
     plan = targets(2, 3, 4, 2)
     plan[2]["fail"] = (1, boom)  # one page, then the error
     skippable = (ResourceSkippedError,)
-    with Prefetcher(FakeSource(), plan, workers=3, budget=6, lane_cap=2, skippable=skippable) as p:
+    with prefetcher(FakeSource(), plan, workers=3, budget=6, lane_cap=2, skippable=skippable) as p:
         assert drain(p, 2) == [(0, 0), (0, 1), (1, 0), (1, 1), (1, 2)]
-        pages = p.pages(2)
-        assert next(pages).records == [{"target": 2, "page": 0}]
+        lane = p.pages(2)
+        assert records(next(lane)) == [{"target": 2, "page": 0}]
         with pytest.raises(ResourceSkippedError) as caught:
-            next(pages)
+            next(lane)
         assert caught.value is boom
         # A skippable error does not stop the targets after it.
-        assert [r["page"] for page in p.pages(3) for r in page.records] == [0, 1]
+        assert [r["page"] for page in p.pages(3) for r in records(page)] == [0, 1]
 
 
 def test_a_fatal_error_stops_work_on_later_targets() -> None:
     source = FakeSource()
     plan = targets(1, 2, 5, 5)
     plan[1]["fail"] = (1, RuntimeError("401"))
-    with Prefetcher(source, plan, workers=1, budget=20, lane_cap=2) as p:
+    with prefetcher(source, plan, workers=1, budget=20, lane_cap=2) as p:
         assert drain(p, 1) == [(0, 0)]
         with pytest.raises(RuntimeError, match="401"):
             list(p.pages(1))
@@ -154,9 +178,9 @@ def test_a_fatal_error_stops_work_on_later_targets() -> None:
 
 def test_close_stops_every_worker_and_closes_its_session() -> None:
     source = FakeSource()
-    p = Prefetcher(source, targets(*[10_000] * 6), workers=6, budget=12, lane_cap=4)
+    p = prefetcher(source, targets(*[10_000] * 6), workers=6, budget=12, lane_cap=4)
     p.start()
-    assert next(p.pages(0)).records == [{"target": 0, "page": 0}]
+    assert records(next(p.pages(0))) == [{"target": 0, "page": 0}]
     p.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("tap-discord-prefetch")]
     assert len(source.sessions) == 6
@@ -169,10 +193,10 @@ def test_close_stops_every_worker_and_closes_its_session() -> None:
 def test_worker_requests_equal_the_sdk_requests() -> None:
     tap = TapDiscord(config={"bot_token": TOKEN, "api_url": "http://127.0.0.1:9/api/v10"})
     stream = tap.streams["messages"]
-    context = {"guild_id": "1", "channel_id": "22", "after": 333}
+    context = {"guild_id": "1", "channel_id": "22", "after": 333, "until": 5555}
     session = stream.new_worker_session()
     for token in (None, 4444):
-        paginator = stream.get_new_paginator()
+        paginator = stream.new_page_paginator(context)
         paginator._value = token
         ours = stream._prepare_with(session, context, token)
         sdks = stream._prepare_request(context=context, page=paginator)
