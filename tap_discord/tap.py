@@ -38,6 +38,7 @@ from tap_discord.auth import (
 from tap_discord.errors import UserFacingError
 from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter
 from tap_discord.snowflake import after_cursor_for, is_snowflake, parse_start_date
+from tap_discord.writer import FastSingerWriter
 
 if t.TYPE_CHECKING:
     import requests
@@ -73,6 +74,8 @@ class TapDiscord(Tap):
 
     name = "tap-discord"
     package_name = "tap-discord"
+    #: The SDK's output, byte for byte, at several times the records per second.
+    message_writer_class = FastSingerWriter
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
         TapCapabilities.CATALOG,
         TapCapabilities.STATE,
