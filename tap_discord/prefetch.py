@@ -6,8 +6,10 @@ of the allowance. The SDK is single-threaded, and its state, message writer, ses
 and metric meters are not thread-safe, so only HTTP moves to worker threads here:
 
 * Workers claim targets in order and fetch each target's pages in order (each worker
-  with its own `requests.Session`; the rate limiter behind it is shared). They never
-  touch SDK state, records or metrics.
+  with its own `requests.Session`; the rate limiter behind it is shared, and gives
+  the target nearest the output the next free slot of the global rate, so targets
+  finish about in output order and the main thread writes while others are still
+  fetched). They never touch SDK state, records or metrics.
 * The main thread drains the targets in order with `pages(i)`, so what the tap emits,
   and when it writes STATE, is exactly what the sequential walk produces.
 * Memory is bounded in bytes: a page is kept as its raw response body (compact; the
@@ -60,6 +62,8 @@ class Page:
 
     body: bytes
     response: requests.Response
+    #: True when the worker saw the records' ids strictly decreasing (Discord's order).
+    newest_first: bool = False
 
     @property
     def size(self) -> int:
@@ -74,9 +78,13 @@ class PageSource(t.Protocol):
         """A session for one worker thread."""
 
     def fetch_pages(
-        self, session: requests.Session, context: Context
+        self, session: requests.Session, context: Context, priority: int | None = None
     ) -> Generator[Page, None, None]:
-        """The pages of one target, in order, fetched with `session`."""
+        """The pages of one target, in order, fetched with `session`.
+
+        `priority` is the target's place in the output: lower values should get the
+        shared rate limit's slots first.
+        """
 
 
 @dataclass
@@ -228,7 +236,7 @@ class Prefetcher:
 
     def _fill(self, index: int, session: requests.Session) -> None:
         """Fetch one target page by page, each page reserved in the budget beforehand."""
-        pages = self._source.fetch_pages(session, self._contexts[index])
+        pages = self._source.fetch_pages(session, self._contexts[index], priority=index)
         try:
             while self._reserve(index):
                 try:

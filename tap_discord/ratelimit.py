@@ -18,7 +18,10 @@ Every request of a run goes through one `RateLimiter` (mounted on each session w
 
 Threads: any number of threads may call `acquire()`. The lock is never held while
 sleeping, and a request reserves its slot in the bucket when `acquire()` returns, so
-several threads cannot all spend a bucket's last `Remaining`.
+several threads cannot all spend a bucket's last `Remaining`. A thread may set a
+priority (`set_priority`): among prioritized threads waiting for the global rate, the
+lowest value gets the earliest slot (the message prefetcher gives the channel nearest
+the output precedence, so channels finish in output order).
 """
 
 from __future__ import annotations
@@ -265,6 +268,14 @@ class _Ticket:
     probe: bool = False
 
 
+@dataclass(eq=False)
+class _SlotWait:
+    """A prioritized thread's reserved global slot; a lower priority may take it over."""
+
+    slot: float
+    priority: int
+
+
 @dataclass
 class _Counters:
     requests: int = 0
@@ -382,6 +393,7 @@ class RateLimiter:
         self._local = threading.local()
         self._interval = (1.0 + GLOBAL_SPACING_MARGIN) / self.max_requests_per_second
         self._next_slot = float("-inf")
+        self._slot_waits: list[_SlotWait] = []  # prioritized threads waiting for a slot
         self._buckets: dict[str, _Bucket] = {}
         self._route_hashes: dict[str, str] = {}
         self._hash_limits: dict[str, int] = {}
@@ -408,6 +420,14 @@ class RateLimiter:
             self._sleep_until(slot, waited)
             slot = self._confirm(waited)
         self._record_wait(waited)
+
+    def set_priority(self, priority: int | None) -> None:
+        """Give this thread's requests a place in the global queue (lower goes first).
+
+        Only threads with a priority are reordered, among themselves; None restores
+        first come, first served.
+        """
+        self._local.priority = priority
 
     def record_response(
         self,
@@ -496,10 +516,39 @@ class RateLimiter:
         return slot
 
     def _sleep_until(self, slot: float, waited: _WaitLog) -> None:
-        """Sleep until a reserved global slot."""
-        delay = slot - self._clock()
-        if delay > 0:
+        """Sleep until a reserved global slot (a prioritized thread's slot may move later)."""
+        priority: int | None = getattr(self._local, "priority", None)
+        if priority is None:
+            delay = slot - self._clock()
+            if delay > 0:
+                self._wait(delay, "the global request rate", waited)
+            return
+        wait = self._queue_for_slot(slot, priority)
+        while True:
+            with self._lock:
+                delay = wait.slot - self._clock()
+                if delay <= 0:
+                    self._slot_waits.remove(wait)
+                    return
             self._wait(delay, "the global request rate", waited)
+
+    def _queue_for_slot(self, slot: float, priority: int) -> _SlotWait:
+        """Join the prioritized waiters: take the earliest slot held by a higher value.
+
+        Each waiter of a higher value moves to the next such slot, the last one to
+        `slot`: slots stay in priority order and none is added or lost.
+        """
+        wait = _SlotWait(slot, priority)
+        with self._lock:
+            behind = sorted(
+                (w for w in self._slot_waits if w.priority > priority), key=lambda w: w.slot
+            )
+            slots = [w.slot for w in behind] + [slot]
+            wait.slot = slots[0]
+            for waiter, later in zip(behind, slots[1:], strict=True):
+                waiter.slot = later
+            self._slot_waits.append(wait)
+        return wait
 
     def _confirm(self, waited: _WaitLog) -> float | None:
         """After the slot wait, check for a pause that began meanwhile.

@@ -62,7 +62,7 @@ class FakeSource:
             self.sessions.append(session)
         return session
 
-    def fetch_pages(self, session: requests.Session, context: Any):
+    def fetch_pages(self, session: requests.Session, context: Any, priority: int | None = None):
         fail = context.get("fail")
         for number in range(context["n"]):
             if fail is not None and number == fail[0]:

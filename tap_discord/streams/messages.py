@@ -20,6 +20,7 @@ in the same order as a one-channel-at-a-time run.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import typing as t
 
@@ -204,13 +205,21 @@ class MessagesStream(GuildChildStream):
         except requests.RequestException as exc:
             raise RetriableAPIError(str(exc), response) from exc
 
+    def newest_first(self, response: requests.Response) -> bool:
+        """Whether the page's ids strictly decrease, as Discord sends them (worker thread)."""
+        ids = page_ids(response)
+        return all(newer > older for newer, older in itertools.pairwise(ids))
+
     def page_records(self, page: Page) -> list[dict[str, t.Any]]:
         """A page's messages, oldest first (Discord sends them newest-first, even with `after`)."""
         try:
             records = _decode(page.body)
         except msgspec.MsgspecError:  # e.g. a float beyond double range: json has inf
             records = json.loads(page.body.decode("utf-8", "replace"))
-        records.sort(key=by_id)
+        if page.newest_first:
+            records.reverse()
+        else:
+            records.sort(key=by_id)
         return t.cast("list[dict[str, t.Any]]", records)
 
 
