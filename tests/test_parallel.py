@@ -238,6 +238,7 @@ def test_parallel_output_equals_sequential_output() -> None:
         parallel = run_tap(config(emu, max_workers=8))
         assert sequential.returncode == parallel.returncode == 0, parallel.stderr
         assert comparable(parallel) == comparable(sequential)
+        assert parallel.final_state == sequential.final_state
         assert Counter(r["id"] for r in parallel.records("messages")) == visible(emu)
 
         for cid in [c for c in emu.world.messages if emu.visible_messages(c)][:4]:
@@ -245,6 +246,7 @@ def test_parallel_output_equals_sequential_output() -> None:
         again = [run_tap(config(emu, max_workers=w), state=sequential.final_state) for w in (1, 8)]
         assert all(run.returncode == 0 for run in again)
         assert comparable(again[1]) == comparable(again[0])
+        assert again[1].final_state == again[0].final_state
         assert len(again[1].records("messages")) == 4 * 130
 
 
@@ -429,3 +431,53 @@ def test_sigint_mid_run_ends_promptly() -> None:
             proc.stdout.read()
             proc.wait(15)
             assert time.monotonic() - started < 5, "no thread kept the process alive"
+
+
+def bookmarks_of(run: TapRun) -> dict[str, str]:
+    """The final `{channel or thread id: bookmark}` of every guild."""
+    found: dict[str, str] = {}
+    for partition in run.final_state["bookmarks"]["messages"]["partitions"]:
+        found.update(partition.get("channel_bookmarks", {}))
+    return found
+
+
+def test_unchanged_channels_and_threads_cost_no_request_and_keep_their_bookmarks() -> None:
+    with Emulator(WorldSpec.small(), bot_token=TOKEN) as emu:
+        first = run_tap(config(emu, max_workers=8))
+        assert first.returncode == 0, first.stderr
+        before = bookmarks_of(first)
+        guild = emu.world.guilds[0]["id"]
+        thread = next(t["id"] for t in emu.visible_threads(guild) if t["id"] in before)
+        channel = next(c for c in sorted(emu.world.messages, key=int) if c in before)
+        emu.add_messages(thread, 3)
+        emu.add_messages(channel, 250)
+        emu.reset_requests()
+        second = run_tap(config(emu, max_workers=8), state=first.final_state)
+        assert second.returncode == 0, second.stderr
+        asked = Counter(r.major for r in emu.requests if r.route == "messages")
+        assert asked == {thread: 1, channel: 3}, "250 new: 2 full pages and a short one"
+        after = bookmarks_of(second)
+        emitted = second.records("messages")
+        assert Counter(r["channel_id"] for r in emitted) == {thread: 3, channel: 250}
+        assert {k: v for k, v in after.items() if k not in (thread, channel)} == {
+            k: v for k, v in before.items() if k not in (thread, channel)
+        }
+        for target in (thread, channel):
+            assert (
+                after[target]
+                == emu.visible_messages(target)[-1]["id"]
+                == emitted_last(emitted, target)
+            )
+
+
+def emitted_last(records: list[dict[str, Any]], channel_id: str) -> str:
+    return [r["id"] for r in records if r["channel_id"] == channel_id][-1]
+
+
+def test_a_small_byte_budget_bounds_the_buffer_and_changes_nothing() -> None:
+    with Emulator(paged_world(), bot_token=TOKEN) as emu:
+        wide = run_tap(config(emu, max_workers=8))
+        narrow = run_tap(config(emu, max_workers=8, prefetch_buffer_mb=1))
+        assert wide.returncode == narrow.returncode == 0, narrow.stderr
+        assert comparable(narrow) == comparable(wide)
+        assert wide.final_state == narrow.final_state

@@ -28,6 +28,7 @@ from singer_sdk.singerlib.encoding.simple import (
 )
 
 from tap_discord import schemas
+from tap_discord.tap import TapDiscord
 from tap_discord.writer import FastSingerWriter
 from tests.emulator import Emulator, WorldSpec
 from tests.tapharness import discover, run_tap, select
@@ -139,3 +140,22 @@ def test_a_deselected_message_property_is_still_removed() -> None:
     assert records
     assert not [r for r in records if "content" in r or "author" in r]
     assert all("id" in r and "channel_id" in r for r in records)
+
+
+def test_the_bookmark_step_leaves_the_state_the_sdk_leaves() -> None:
+    tap = TapDiscord(config={"bot_token": TOKEN, "api_url": "http://127.0.0.1:9/api/v10"})
+    stream = tap.streams["messages"]
+    context = {"guild_id": "1"}
+    states = []
+    for fast in (True, False):
+        state = stream.get_context_state(context)
+        state.clear()
+        state["context"] = context
+        stream.channel_bookmarks(context)  # the guild state, found once
+        if not fast:
+            stream._guild_state = None  # the SDK's own step
+        for message_id in ("998877665544332211", "1122334455667788990"):
+            stream._increment_stream_state({"id": message_id, "guild_id": "1"}, context=context)
+        states.append(json.dumps(stream.get_context_state(context)))
+    assert states[0] == states[1]
+    assert json.loads(states[0])["replication_key_value"] == "1122334455667788990"

@@ -101,14 +101,35 @@ class MessagesStream(GuildChildStream):
         guild_id = str((context or {})["guild_id"])
         bookmarks = self.channel_bookmarks(context)
         plan = self.read_plan(guild_id, bookmarks)
-        with self.prefetcher(plan) as prefetched:
-            for index, target in enumerate(plan):
-                channel_id = str(target["channel_id"])
-                pages = prefetched.pages(index) if prefetched else None
-                for message in self.read_channel(target, pages):
-                    yield message
-                    # The SDK has written `message` by the time the generator resumes.
-                    bookmarks[channel_id] = str(message["id"])
+        try:
+            with self.prefetcher(plan) as prefetched:
+                for index, target in enumerate(plan):
+                    channel_id = str(target["channel_id"])
+                    pages = prefetched.pages(index) if prefetched else None
+                    for message in self.read_channel(target, pages):
+                        yield message
+                        # The SDK has written `message` by the time the generator resumes.
+                        bookmarks[channel_id] = str(message["id"])
+        finally:
+            self._guild_state = None
+
+    _guild_state: dict[str, t.Any] | None = None
+
+    def _increment_stream_state(
+        self, latest_record: dict[str, t.Any], *, context: Context | None = None
+    ) -> None:
+        """The SDK's bookmark step for a sorted stream, on the guild state found once.
+
+        Why: the SDK searches the state's partition list for the guild on every record
+        (a sixth of a message record's CPU). The result is the same: the partition's
+        `replication_key` and `replication_key_value`, the id of the last record.
+        """
+        state = self._guild_state
+        if state is None or not self.is_sorted or self.check_sorted:
+            super()._increment_stream_state(latest_record, context=context)
+            return
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = latest_record["id"]
 
     def read_plan(self, guild_id: str, bookmarks: dict[str, str]) -> list[Context]:
         """The request context of every target with something new, in reading order.
@@ -141,6 +162,7 @@ class MessagesStream(GuildChildStream):
     def channel_bookmarks(self, context: Context | None) -> dict[str, str]:
         """The guild partition's `{channel_id: last emitted message id}` map."""
         state = self.get_context_state(context)
+        self._guild_state = state
         bookmarks = state.setdefault(BOOKMARKS_KEY, {})
         self._bookmark_count = len(bookmarks)
         return t.cast("dict[str, str]", bookmarks)
