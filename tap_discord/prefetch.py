@@ -28,6 +28,8 @@ and metric meters are not thread-safe, so only HTTP moves to worker threads here
 
 from __future__ import annotations
 
+import ctypes
+import sys
 import threading
 import time
 import typing as t
@@ -50,6 +52,9 @@ FIRST_PAGE_ESTIMATE = 128 * 1024
 CLOSE_JOIN_SECONDS = 1.0
 #: How often the main thread checks that workers are still alive while it waits.
 LIVENESS_CHECK_SECONDS = 1.0
+#: glibc's `M_MMAP_THRESHOLD` parameter, and the value set (see `map_large_blocks`).
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,7 @@ class Prefetcher:
 
     def start(self) -> None:
         """Start the worker threads (daemons: they never keep the process alive)."""
+        map_large_blocks()
         for number in range(self._workers):
             thread = threading.Thread(
                 target=self._work, name=f"tap-discord-prefetch-{number}", daemon=True
@@ -305,3 +311,22 @@ class Prefetcher:
             if error is not None and not isinstance(error, self._skippable):
                 self._stop_after = min(self._stop_after, index)
             self._cond.notify_all()
+
+
+def map_large_blocks() -> None:
+    """On glibc, give blocks of 64 KB or more (page bodies) their own memory mappings.
+
+    Why: page bodies (~100 KB) are allocated in worker threads and freed on the main
+    thread. From the heap (glibc's default below 128 KB, and a threshold it raises as
+    it goes) they fragment it, and the tap's peak RSS grew with the history read
+    (146 MB at 100k messages, 234 MB at 1M); mapped, each is returned to the system
+    when freed, and the peak stays flat. Elsewhere this does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (e.g. musl has no mallopt)
+        return
+    mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
