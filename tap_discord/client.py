@@ -18,6 +18,7 @@ import singer_sdk.singerlib as singer
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers._util import utc_now
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import PageContext
@@ -331,13 +332,14 @@ class DiscordStream(RESTStream[t.Any]):
         if not self._all_properties_selected:
             yield from super()._generate_record_messages(record)
             return
-        record = conform_record_data_types(
-            stream_name=self.name,
-            record=record,
-            schema=self.effective_schema,
-            level=self.TYPE_CONFORMANCE_LEVEL,
-            logger=self.logger,
-        )
+        if self.TYPE_CONFORMANCE_LEVEL != TypeConformanceLevel.NONE:  # NONE: record as is
+            record = conform_record_data_types(
+                stream_name=self.name,
+                record=record,
+                schema=self.effective_schema,
+                level=self.TYPE_CONFORMANCE_LEVEL,
+                logger=self.logger,
+            )
         for stream_map in self.stream_maps:
             mapped_record = stream_map.transform(record)
             if mapped_record is not None:
