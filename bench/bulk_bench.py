@@ -10,7 +10,8 @@ page cache):
 * the tap as Meltano runs it (`python -m tap_discord --config ...`, every stream,
   `max_requests_per_second` raised so its own limiter does not pace it), stdout to a
   file; message records per second of wall time, and its peak RSS (`ru_maxrss` of that
-  child process, from `os.wait4`);
+  child process, from `os.wait4`) and CPU seconds (all its threads; less sensitive to
+  other jobs than the wall time);
 * a plain client: one `requests.Session`, `response.json()` per page, the same
   `after`/`limit=100` pages channel by channel, doing nothing with the messages.
 
@@ -112,6 +113,7 @@ class TapFigures:
     records: int
     records_per_second: float
     peak_rss_mb: float
+    cpu_seconds: float
     output_mb: float
     exit_code: int
 
@@ -145,6 +147,7 @@ def run_tap(api_url: str, tmp: Path, extra: dict[str, Any]) -> TapFigures:
         records=records,
         records_per_second=round(records / wall),
         peak_rss_mb=round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+        cpu_seconds=round(usage.ru_utime + usage.ru_stime, 2),
         output_mb=round(out_path.stat().st_size / 1e6, 1),
         exit_code=process.returncode,
     )
@@ -224,7 +227,7 @@ def render(result: dict[str, Any]) -> str:
             f"{result['load_before']}, after {result['load_after']})",
             f"  tap      {tap['records']:>9,} records in {tap['wall_seconds']:6.1f} s = "
             f"{tap['records_per_second']:>6,} rec/s, peak RSS {tap['peak_rss_mb']} MB, "
-            f"output {tap['output_mb']} MB, exit {tap['exit_code']}",
+            f"CPU {tap['cpu_seconds']} s, output {tap['output_mb']} MB, exit {tap['exit_code']}",
             f"  plain    {plain['records']:>9,} records in {plain['wall_seconds']:6.1f} s = "
             f"{plain['records_per_second']:>6,} rec/s (requests + json, one thread)",
             f"  ratio    {result['ratio']:.2f} (tap / plain)"
