@@ -378,11 +378,12 @@ def build_report(
 
 
 def pages_needed(truth: dict[str, Any]) -> dict[str, int]:
-    """Requests the data needs: a message page per 100 (and the empty page after a full
-    last one) per channel with messages; a member page per 1,000 (likewise) per guild."""
+    """Requests the data needs: a message page per 100 per channel with messages (a
+    full page that reaches the channel's newest message is its last: no empty page); a
+    member page per 1,000 per guild, and the empty page after a full last one."""
     channels = truth["channels"].values()
     return {
-        "messages": sum(c["count"] // MESSAGE_PAGE + 1 for c in channels),
+        "messages": sum(-(-c["count"] // MESSAGE_PAGE) for c in channels),
         "members": sum(n // MEMBER_PAGE + 1 for n in truth["members"].values()),
     }
 

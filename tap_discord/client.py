@@ -14,8 +14,12 @@ import typing as t
 
 import backoff
 import requests
+import singer_sdk.singerlib as singer
 from singer_sdk.exceptions import RetriableAPIError
-from singer_sdk.pagination import SinglePagePaginator
+from singer_sdk.helpers._typing import conform_record_data_types
+from singer_sdk.helpers._util import utc_now
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import PageContext
 
@@ -252,23 +256,26 @@ class DiscordStream(RESTStream[t.Any]):
         return session
 
     def fetch_pages(
-        self, session: requests.Session, context: Context
+        self, session: requests.Session, context: Context, priority: int | None = None
     ) -> Generator[Page, None, None]:
         """`request_records` for a worker thread: the same requests, checks and retries.
 
-        Yields whole pages and touches no SDK state, metric or writer, so it may run in
-        any thread; `records_of_pages` turns the pages into records on the main thread.
+        Yields whole pages, as raw bodies, and touches no SDK state, metric or writer,
+        so it may run in any thread; `records_of_pages` turns the pages into records on
+        the main thread.
         """
-        paginator = self.get_new_paginator() or SinglePagePaginator()
+        paginator = self.new_page_paginator(context)
         send = self.request_decorator(functools.partial(self._send_with, session))
-        while not paginator.finished:
-            prepared = self._prepare_with(session, context, paginator.current_value)
-            response = send(prepared, context)
-            records = list(self.parse_response(response))
-            yield Page(records, _metric_shell(response))
-            if not records and not paginator.continue_if_empty(response):
-                return
-            paginator.advance(response)
+        limiter = self.discord_tap.limiter
+        limiter.set_priority(priority)  # this thread's place in the global queue
+        try:
+            while not paginator.finished:
+                prepared = self._prepare_with(session, context, paginator.current_value)
+                response = send(prepared, context)
+                yield Page(response.content, _metric_shell(response), self.newest_first(response))
+                paginator.advance(response)
+        finally:
+            limiter.set_priority(None)
 
     def records_of_pages(self, pages: Iterable[Page], context: Context) -> Iterator[dict]:
         """The records of pages fetched by a worker, with the request metrics of the SDK.
@@ -282,7 +289,22 @@ class DiscordStream(RESTStream[t.Any]):
                     endpoint=self.path, response=page.response, context=context, extra_tags=None
                 )
                 request_counter.increment()
-                yield from page.records
+                yield from self.page_records(page)
+
+    def newest_first(self, response: requests.Response) -> bool:
+        """Whether a page's records come newest first (lets `page_records` skip a sort)."""
+        return False
+
+    def new_page_paginator(self, context: Context) -> BaseAPIPaginator:
+        """The paginator of one target's pages (`fetch_pages`)."""
+        return self.get_new_paginator() or SinglePagePaginator()
+
+    def page_records(self, page: Page) -> Iterable[dict]:
+        """The records of a page fetched by `fetch_pages` (main thread)."""
+        response = requests.Response()
+        response._content = page.body
+        response.status_code = page.response.status_code
+        return self.parse_response(response)
 
     def _prepare_with(
         self, session: requests.Session, context: Context, token: t.Any
@@ -316,6 +338,41 @@ class DiscordStream(RESTStream[t.Any]):
         return response
 
     # Records --------------------------------------------------------------------------
+
+    @functools.cached_property
+    def _all_properties_selected(self) -> bool:
+        """Whether the catalog deselects nothing of this stream (then no record changes)."""
+        return all(self.mask.values())
+
+    def _generate_record_messages(
+        self, record: dict[str, t.Any]
+    ) -> Generator[singer.RecordMessage, None, None]:
+        """The SDK's RECORD messages, without its deselection walk when nothing is deselected.
+
+        Why: the SDK walks every nested dict of every record looking for deselected
+        properties, a fifth of the CPU of a message record, even when the catalog
+        deselects none. When it deselects some, the SDK's own method runs.
+        """
+        if not self._all_properties_selected:
+            yield from super()._generate_record_messages(record)
+            return
+        if self.TYPE_CONFORMANCE_LEVEL != TypeConformanceLevel.NONE:  # NONE: record as is
+            record = conform_record_data_types(
+                stream_name=self.name,
+                record=record,
+                schema=self.effective_schema,
+                level=self.TYPE_CONFORMANCE_LEVEL,
+                logger=self.logger,
+            )
+        for stream_map in self.stream_maps:
+            mapped_record = stream_map.transform(record)
+            if mapped_record is not None:
+                yield singer.RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped_record,
+                    version=self._stream_version,
+                    time_extracted=utc_now(),
+                )
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Read the stream, skipping (with one warning) what Discord will not show us."""

@@ -18,7 +18,10 @@ Every request of a run goes through one `RateLimiter` (mounted on each session w
 
 Threads: any number of threads may call `acquire()`. The lock is never held while
 sleeping, and a request reserves its slot in the bucket when `acquire()` returns, so
-several threads cannot all spend a bucket's last `Remaining`.
+several threads cannot all spend a bucket's last `Remaining`. A thread may set a
+priority (`set_priority`): among prioritized threads waiting for the global rate, the
+lowest value gets the earliest slot (the message prefetcher gives the channel nearest
+the output precedence, so channels finish in output order).
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ DEFAULT_RETRY_AFTER = 1.0
 
 LONG_WAIT_SECONDS = 1.0
 """Waits longer than this are logged at INFO, shorter ones at DEBUG."""
+
+CLOCK_EPSILON = 1e-9
+"""Float noise allowed when comparing clock times (slots are sums of 1/rate)."""
 
 GLOBAL_WINDOW_SECONDS = 1.0
 """The global limit counts requests per second. We cannot see when a request reaches
@@ -268,6 +274,14 @@ class _Ticket:
     sent: bool = False
 
 
+@dataclass(eq=False)
+class _SlotWait:
+    """A prioritized thread's reserved global slot; a lower priority may take it over."""
+
+    slot: float
+    priority: int
+
+
 @dataclass
 class _Counters:
     requests: int = 0
@@ -388,6 +402,7 @@ class RateLimiter:
         self._window_limit = max(1, int(min(self.max_requests_per_second, 1e9)))
         self._in_flight = 0
         self._answered: deque[float] = deque()
+        self._slot_waits: list[_SlotWait] = []  # prioritized threads waiting for a slot
         self._buckets: dict[str, _Bucket] = {}
         self._route_hashes: dict[str, str] = {}
         self._hash_limits: dict[str, int] = {}
@@ -414,6 +429,14 @@ class RateLimiter:
             self._sleep_until(slot, waited)
             slot = self._confirm(waited)
         self._record_wait(waited)
+
+    def set_priority(self, priority: int | None) -> None:
+        """Give this thread's requests a place in the global queue (lower goes first).
+
+        Only threads with a priority are reordered, among themselves; None restores
+        first come, first served.
+        """
+        self._local.priority = priority
 
     def record_response(
         self,
@@ -512,7 +535,7 @@ class RateLimiter:
         fall inside the server's window (lock held).
         """
         answered = self._answered
-        while answered and answered[0] <= now - GLOBAL_WINDOW_SECONDS:
+        while answered and answered[0] <= now - GLOBAL_WINDOW_SECONDS + CLOCK_EPSILON:
             answered.popleft()
         excess = self._in_flight + len(answered) - (self._window_limit - 1)
         if excess <= 0:
@@ -529,10 +552,39 @@ class RateLimiter:
             self._in_flight += 1
 
     def _sleep_until(self, slot: float, waited: _WaitLog) -> None:
-        """Sleep until a reserved global slot."""
-        delay = slot - self._clock()
-        if delay > 0:
+        """Sleep until a reserved global slot (a prioritized thread's slot may move later)."""
+        priority: int | None = getattr(self._local, "priority", None)
+        if priority is None:
+            delay = slot - self._clock()
+            if delay > 0:
+                self._wait(delay, "the global request rate", waited)
+            return
+        wait = self._queue_for_slot(slot, priority)
+        while True:
+            with self._lock:
+                delay = wait.slot - self._clock()
+                if delay <= 0:
+                    self._slot_waits.remove(wait)
+                    return
             self._wait(delay, "the global request rate", waited)
+
+    def _queue_for_slot(self, slot: float, priority: int) -> _SlotWait:
+        """Join the prioritized waiters: take the earliest slot held by a higher value.
+
+        Each waiter of a higher value moves to the next such slot, the last one to
+        `slot`: slots stay in priority order and none is added or lost.
+        """
+        wait = _SlotWait(slot, priority)
+        with self._lock:
+            behind = sorted(
+                (w for w in self._slot_waits if w.priority > priority), key=lambda w: w.slot
+            )
+            slots = [w.slot for w in behind] + [slot]
+            wait.slot = slots[0]
+            for waiter, later in zip(behind, slots[1:], strict=True):
+                waiter.slot = later
+            self._slot_waits.append(wait)
+        return wait
 
     def _confirm(self, waited: _WaitLog) -> float | None:
         """After the slot wait, check for a pause that began meanwhile.
@@ -548,8 +600,8 @@ class RateLimiter:
             blocked = self._pause_all(now, probing=self._holds_probe())
             if blocked is None:
                 opens = self._global_window_opens(now)
-                if opens > now:
-                    return opens
+                if opens > now:  # a fresh slot, so requests stay 1/rate apart
+                    return self._next_global_slot(opens)
                 self._claim_probe()
                 self._mark_sent()
                 return None

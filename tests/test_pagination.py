@@ -25,8 +25,8 @@ def test_message_page_edges() -> None:
         for channel_id in by_size[0]:
             assert asked[channel_id] == 0, "an empty channel costs no request"
         for channel_id in by_size[100]:
-            # A full page may have a successor: one more request comes back empty.
-            assert asked[channel_id] == 2
+            # A full page reaching the channel's last_message_id is the last one.
+            assert asked[channel_id] == 1
             assert emitted[channel_id] == 100
         for channel_id in by_size[101]:
             assert asked[channel_id] == 2, "100 + 1: the short page ends it"

@@ -62,7 +62,7 @@ class FakeSource:
             self.sessions.append(session)
         return session
 
-    def fetch_pages(self, session: requests.Session, context: Any):
+    def fetch_pages(self, session: requests.Session, context: Any, priority: int | None = None):
         fail = context.get("fail")
         for number in range(context["n"]):
             if fail is not None and number == fail[0]:
@@ -70,9 +70,33 @@ class FakeSource:
             time.sleep(self.delay * random.random())
             with self.lock:
                 self.fetched[context["id"]] += 1
-            yield Page([{"target": context["id"], "page": number}], requests.Response())
+            yield fake_page(context["id"], number)
         if fail is not None and fail[0] >= context["n"]:
             raise fail[1]
+
+
+PAGE_BYTES = 100
+
+
+def fake_page(target: int, number: int) -> Page:
+    """A page of one record, its body padded to exactly PAGE_BYTES."""
+    body = json.dumps([{"target": target, "page": number}]).encode()
+    return Page(body.ljust(PAGE_BYTES), requests.Response())
+
+
+def records(page: Page) -> list[dict[str, Any]]:
+    return json.loads(page.body)
+
+
+def pages(n: int) -> int:
+    """A budget of `n` fake pages, in bytes."""
+    return n * PAGE_BYTES
+
+
+def prefetcher(source: FakeSource, plan: list[dict[str, Any]], **kw: Any) -> Prefetcher:
+    return Prefetcher(
+        source, plan, page_estimate=PAGE_BYTES, **{**kw, "budget": pages(kw["budget"])}
+    )
 
 
 def targets(*sizes: int) -> list[dict[str, Any]]:
@@ -84,7 +108,7 @@ def drain(prefetcher: Prefetcher, count: int) -> list[tuple[int, int]]:
         (record["target"], record["page"])
         for index in range(count)
         for page in prefetcher.pages(index)
-        for record in page.records
+        for record in records(page)
     ]
 
 
@@ -109,7 +133,7 @@ def run_with_deadline(func, seconds: float = 10.0):
 
 def test_pages_come_out_in_target_order_whatever_the_workers_timing() -> None:
     sizes = [random.randint(0, 6) for _ in range(30)]
-    with Prefetcher(
+    with prefetcher(
         FakeSource(delay=0.003), targets(*sizes), workers=7, budget=10, lane_cap=3
     ) as p:
         got = run_with_deadline(lambda: drain(p, len(sizes)))
@@ -119,9 +143,9 @@ def test_pages_come_out_in_target_order_whatever_the_workers_timing() -> None:
 def test_budget_bounds_memory_and_never_blocks_the_drained_target() -> None:
     source = FakeSource(delay=0.001)
     sizes = [60, 40, 1, 1, 30, 2, 50]  # the first target alone is six times the budget
-    with Prefetcher(source, targets(*sizes), workers=4, budget=10, lane_cap=3) as p:
+    with prefetcher(source, targets(*sizes), workers=4, budget=10, lane_cap=3) as p:
         got = run_with_deadline(lambda: drain(p, len(sizes)))
-        assert p.peak_held <= 10 + 3
+        assert p.peak_held <= pages(10 + 3)
     assert len(got) == sum(sizes)
 
 
@@ -130,22 +154,22 @@ def test_a_worker_error_surfaces_where_its_target_is_read() -> None:
     plan = targets(2, 3, 4, 2)
     plan[2]["fail"] = (1, boom)  # one page, then the error
     skippable = (ResourceSkippedError,)
-    with Prefetcher(FakeSource(), plan, workers=3, budget=6, lane_cap=2, skippable=skippable) as p:
+    with prefetcher(FakeSource(), plan, workers=3, budget=6, lane_cap=2, skippable=skippable) as p:
         assert drain(p, 2) == [(0, 0), (0, 1), (1, 0), (1, 1), (1, 2)]
-        pages = p.pages(2)
-        assert next(pages).records == [{"target": 2, "page": 0}]
+        lane = p.pages(2)
+        assert records(next(lane)) == [{"target": 2, "page": 0}]
         with pytest.raises(ResourceSkippedError) as caught:
-            next(pages)
+            next(lane)
         assert caught.value is boom
         # A skippable error does not stop the targets after it.
-        assert [r["page"] for page in p.pages(3) for r in page.records] == [0, 1]
+        assert [r["page"] for page in p.pages(3) for r in records(page)] == [0, 1]
 
 
 def test_a_fatal_error_stops_work_on_later_targets() -> None:
     source = FakeSource()
     plan = targets(1, 2, 5, 5)
     plan[1]["fail"] = (1, RuntimeError("401"))
-    with Prefetcher(source, plan, workers=1, budget=20, lane_cap=2) as p:
+    with prefetcher(source, plan, workers=1, budget=20, lane_cap=2) as p:
         assert drain(p, 1) == [(0, 0)]
         with pytest.raises(RuntimeError, match="401"):
             list(p.pages(1))
@@ -154,9 +178,9 @@ def test_a_fatal_error_stops_work_on_later_targets() -> None:
 
 def test_close_stops_every_worker_and_closes_its_session() -> None:
     source = FakeSource()
-    p = Prefetcher(source, targets(*[10_000] * 6), workers=6, budget=12, lane_cap=4)
+    p = prefetcher(source, targets(*[10_000] * 6), workers=6, budget=12, lane_cap=4)
     p.start()
-    assert next(p.pages(0)).records == [{"target": 0, "page": 0}]
+    assert records(next(p.pages(0))) == [{"target": 0, "page": 0}]
     p.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("tap-discord-prefetch")]
     assert len(source.sessions) == 6
@@ -169,10 +193,10 @@ def test_close_stops_every_worker_and_closes_its_session() -> None:
 def test_worker_requests_equal_the_sdk_requests() -> None:
     tap = TapDiscord(config={"bot_token": TOKEN, "api_url": "http://127.0.0.1:9/api/v10"})
     stream = tap.streams["messages"]
-    context = {"guild_id": "1", "channel_id": "22", "after": 333}
+    context = {"guild_id": "1", "channel_id": "22", "after": 333, "until": 5555}
     session = stream.new_worker_session()
     for token in (None, 4444):
-        paginator = stream.get_new_paginator()
+        paginator = stream.new_page_paginator(context)
         paginator._value = token
         ours = stream._prepare_with(session, context, token)
         sdks = stream._prepare_request(context=context, page=paginator)
@@ -214,6 +238,7 @@ def test_parallel_output_equals_sequential_output() -> None:
         parallel = run_tap(config(emu, max_workers=8))
         assert sequential.returncode == parallel.returncode == 0, parallel.stderr
         assert comparable(parallel) == comparable(sequential)
+        assert parallel.final_state == sequential.final_state
         assert Counter(r["id"] for r in parallel.records("messages")) == visible(emu)
 
         for cid in [c for c in emu.world.messages if emu.visible_messages(c)][:4]:
@@ -221,6 +246,7 @@ def test_parallel_output_equals_sequential_output() -> None:
         again = [run_tap(config(emu, max_workers=w), state=sequential.final_state) for w in (1, 8)]
         assert all(run.returncode == 0 for run in again)
         assert comparable(again[1]) == comparable(again[0])
+        assert again[1].final_state == again[0].final_state
         assert len(again[1].records("messages")) == 4 * 130
 
 
@@ -405,3 +431,53 @@ def test_sigint_mid_run_ends_promptly() -> None:
             proc.stdout.read()
             proc.wait(15)
             assert time.monotonic() - started < 5, "no thread kept the process alive"
+
+
+def bookmarks_of(run: TapRun) -> dict[str, str]:
+    """The final `{channel or thread id: bookmark}` of every guild."""
+    found: dict[str, str] = {}
+    for partition in run.final_state["bookmarks"]["messages"]["partitions"]:
+        found.update(partition.get("channel_bookmarks", {}))
+    return found
+
+
+def test_unchanged_channels_and_threads_cost_no_request_and_keep_their_bookmarks() -> None:
+    with Emulator(WorldSpec.small(), bot_token=TOKEN) as emu:
+        first = run_tap(config(emu, max_workers=8))
+        assert first.returncode == 0, first.stderr
+        before = bookmarks_of(first)
+        guild = emu.world.guilds[0]["id"]
+        thread = next(t["id"] for t in emu.visible_threads(guild) if t["id"] in before)
+        channel = next(c for c in sorted(emu.world.messages, key=int) if c in before)
+        emu.add_messages(thread, 3)
+        emu.add_messages(channel, 250)
+        emu.reset_requests()
+        second = run_tap(config(emu, max_workers=8), state=first.final_state)
+        assert second.returncode == 0, second.stderr
+        asked = Counter(r.major for r in emu.requests if r.route == "messages")
+        assert asked == {thread: 1, channel: 3}, "250 new: 2 full pages and a short one"
+        after = bookmarks_of(second)
+        emitted = second.records("messages")
+        assert Counter(r["channel_id"] for r in emitted) == {thread: 3, channel: 250}
+        assert {k: v for k, v in after.items() if k not in (thread, channel)} == {
+            k: v for k, v in before.items() if k not in (thread, channel)
+        }
+        for target in (thread, channel):
+            assert (
+                after[target]
+                == emu.visible_messages(target)[-1]["id"]
+                == emitted_last(emitted, target)
+            )
+
+
+def emitted_last(records: list[dict[str, Any]], channel_id: str) -> str:
+    return [r["id"] for r in records if r["channel_id"] == channel_id][-1]
+
+
+def test_a_small_byte_budget_bounds_the_buffer_and_changes_nothing() -> None:
+    with Emulator(paged_world(), bot_token=TOKEN) as emu:
+        wide = run_tap(config(emu, max_workers=8))
+        narrow = run_tap(config(emu, max_workers=8, prefetch_buffer_mb=1))
+        assert wide.returncode == narrow.returncode == 0, narrow.stderr
+        assert comparable(narrow) == comparable(wide)
+        assert wide.final_state == narrow.final_state

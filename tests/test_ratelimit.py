@@ -970,3 +970,28 @@ def test_adapter_releases_the_slot_on_connection_error(clock, make_limiter) -> N
         with pytest.raises(requests.ConnectionError):
             session.get(url, timeout=2)
     assert clock.sleeps == []
+
+
+def test_prioritized_threads_take_global_slots_lowest_value_first() -> None:
+    """The prefetcher's lanes: the one nearest the output goes first, the rate unchanged."""
+    vt = VirtualTime()
+    limiter = RateLimiter(clock=vt.clock, sleep=vt.sleep)  # default 50/s
+    server = FakeDiscord(
+        vt.clock, [Rule(r"/channels/(\d+)/messages", "msgs", limit=1000, window=1.0)]
+    )
+
+    def lane(priority: int) -> Callable[[], None]:
+        def run() -> None:
+            limiter.set_priority(priority)
+            pager(limiter, server, f"{API}/channels/{priority}/messages", 30)()
+
+        return run
+
+    vt.run([lane(c) for c in reversed(range(8))])
+    assert server.statuses() == [200] * 240
+    times = sorted(entry[0] for entry in server.log)
+    assert all(later - earlier >= 0.02 - 1e-9 for earlier, later in itertools.pairwise(times))
+    assert times[-1] - times[0] == near(239 / 50)
+    last = [max(t for t, *rest in server.log if f"/channels/{c}/" in str(rest)) for c in range(8)]
+    assert last == sorted(last), "lanes finish in priority order"
+    assert last[0] < times[0] + 40 / 50, "lane 0 barely waits"

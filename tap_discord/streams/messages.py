@@ -20,14 +20,22 @@ in the same order as a one-channel-at-a-time run.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import typing as t
 from functools import cached_property
+
+import msgspec
+import requests
+from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_discord import schemas
 from tap_discord.content_intent import MessageContentCheck
 from tap_discord.errors import ResourceSkippedError
-from tap_discord.pagination import SnowflakeAfterPaginator
-from tap_discord.prefetch import PAGES_PER_WORKER, Prefetcher
+from tap_discord.prefetch import DRAINED_LANE_PAGES, Prefetcher
+from tap_discord.responses import MalformedResponseError, response_json
 from tap_discord.snowflake import lookback_cursor, max_snowflake
 from tap_discord.streams.channels import ChannelsStream, ThreadsStream, by_id
 from tap_discord.streams.guilds import GuildChildStream
@@ -35,7 +43,6 @@ from tap_discord.streams.guilds import GuildChildStream
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    import requests
     from singer_sdk.helpers.types import Context
 
     from tap_discord.prefetch import Page
@@ -45,6 +52,17 @@ MESSAGE_PAGE_SIZE = 100
 BOOKMARKS_KEY = "channel_bookmarks"
 #: Channel types with a message history: text, voice, announcement, stage, and threads.
 MESSAGE_CHANNEL_TYPES = frozenset({0, 2, 5, 13, 10, 11, 12})
+_IDS_ATTR = "_tap_discord_message_ids"
+
+
+class _MessageId(msgspec.Struct):
+    """The one field a worker reads of a message: enough for the next cursor."""
+
+    id: str | int
+
+
+_decode_ids = msgspec.json.Decoder(list[_MessageId]).decode
+_decode = msgspec.json.Decoder().decode
 
 
 class MessagesStream(GuildChildStream):
@@ -59,6 +77,11 @@ class MessagesStream(GuildChildStream):
     is_sorted = True
     check_sorted = False
     schema = schemas.MESSAGES_SCHEMA
+    # Records are parsed JSON and every object in the schema allows extra properties,
+    # so the SDK's conformance could only turn a number in a boolean-only field into a
+    # boolean (Discord sends booleans) or NaN into null (the writer does that): skip
+    # its recursive walk of every record (tests/test_record_path.py checks the output).
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     forbidden_reasons: t.ClassVar[dict[int | None, str]] = {
         50001: "Missing Access (50001): the bot cannot view this channel (needs View "
         "Channel, and Connect for voice channels)",
@@ -83,23 +106,44 @@ class MessagesStream(GuildChildStream):
         content_check.start()
         bookmarks = self.channel_bookmarks(context)
         plan = self.read_plan(guild_id, bookmarks)
-        with self.prefetcher(plan) as prefetched:
-            for index, target in enumerate(plan):
-                channel_id = str(target["channel_id"])
-                pages = prefetched.pages(index) if prefetched else None
-                for message in self.read_channel(guild_id, channel_id, target["after"], pages):
-                    content_check.observe(message)
-                    yield message
-                    # The SDK has written `message` by the time the generator resumes.
-                    # A lookback re-emits older messages: the bookmark never moves back.
-                    bookmarks[channel_id] = str(
-                        max_snowflake(bookmarks.get(channel_id), message["id"])
-                    )
+        try:
+            with self.prefetcher(plan) as prefetched:
+                for index, target in enumerate(plan):
+                    channel_id = str(target["channel_id"])
+                    pages = prefetched.pages(index) if prefetched else None
+                    for message in self.read_channel(target, pages):
+                        content_check.observe(message)
+                        yield message
+                        # The SDK has written `message` by the time the generator resumes.
+                        # A lookback re-emits older messages: the bookmark never moves back.
+                        bookmarks[channel_id] = str(
+                            max_snowflake(bookmarks.get(channel_id), message["id"])
+                        )
+        finally:
+            self._guild_state = None
 
     @cached_property
     def content_check(self) -> MessageContentCheck:
         """Whether message bodies come gated by a missing Message Content intent (once)."""
         return MessageContentCheck(self)
+
+    _guild_state: dict[str, t.Any] | None = None
+
+    def _increment_stream_state(
+        self, latest_record: dict[str, t.Any], *, context: Context | None = None
+    ) -> None:
+        """The SDK's bookmark step for a sorted stream, on the guild state found once.
+
+        Why: the SDK searches the state's partition list for the guild on every record
+        (a sixth of a message record's CPU). The result is the same: the partition's
+        `replication_key` and `replication_key_value`, the id of the last record.
+        """
+        state = self._guild_state
+        if state is None or not self.is_sorted or self.check_sorted:
+            super()._increment_stream_state(latest_record, context=context)
+            return
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = latest_record["id"]
 
     def read_plan(self, guild_id: str, bookmarks: dict[str, str]) -> list[Context]:
         """The request context of every target with something to read, in reading order.
@@ -112,7 +156,8 @@ class MessagesStream(GuildChildStream):
             channel_id = str(target["id"])
             start = self.start_cursor(bookmarks.get(channel_id))
             if has_messages_after(target, start):
-                plan.append(channel_context(guild_id, channel_id, start))
+                until = int(target["last_message_id"])
+                plan.append(channel_context(guild_id, channel_id, start, until))
         return plan
 
     def prefetcher(self, plan: list[Context]) -> t.ContextManager[Prefetcher | None]:
@@ -124,14 +169,15 @@ class MessagesStream(GuildChildStream):
             self,
             plan,
             workers=workers,
-            budget=workers * PAGES_PER_WORKER,
-            lane_cap=PAGES_PER_WORKER,
+            budget=self.discord_tap.prefetch_buffer_bytes,
+            lane_cap=DRAINED_LANE_PAGES,
             skippable=(ResourceSkippedError,),
         )
 
     def channel_bookmarks(self, context: Context | None) -> dict[str, str]:
         """The guild partition's `{channel_id: last emitted message id}` map."""
         state = self.get_context_state(context)
+        self._guild_state = state
         bookmarks = state.setdefault(BOOKMARKS_KEY, {})
         self._bookmark_count = len(bookmarks)
         return t.cast("dict[str, str]", bookmarks)
@@ -164,49 +210,117 @@ class MessagesStream(GuildChildStream):
         ]
         return sorted(targets, key=by_id)
 
-    def read_channel(
-        self,
-        guild_id: str,
-        channel_id: str,
-        after: int,
-        pages: Iterable[Page] | None = None,
-    ) -> Iterator[dict]:
+    def read_channel(self, context: Context, pages: Iterable[Page] | None = None) -> Iterator[dict]:
         """All messages of one channel after `after`, oldest first; skip it on 403/404.
 
         `pages` are the channel's pages fetched by a worker thread (None: fetch them here).
         """
-        context = channel_context(guild_id, channel_id, after)
-        records = (
-            self.request_records(context)
-            if pages is None
-            else self.records_of_pages(pages, context)
-        )
+        if pages is None:
+            pages = self.fetch_pages(self.requests_session, context)
         try:
-            yield from records
+            yield from self.records_of_pages(pages, context)
         except ResourceSkippedError as exc:
+            channel_id = str(context["channel_id"])
             if exc.status == 403:
                 self.discord_tap.unreadable_channels.add(channel_id)
-            self.warn_skipped(exc, {"guild_id": guild_id, "channel_id": channel_id})
+            where = {"guild_id": context["guild_id"], "channel_id": channel_id}
+            self.warn_skipped(exc, where)
 
-    def get_new_paginator(self) -> SnowflakeAfterPaginator:
-        """Forward by snowflake; the first cursor comes from the request context."""
-        return SnowflakeAfterPaginator(None, page_size=MESSAGE_PAGE_SIZE, id_of=_message_id)
+    def new_page_paginator(self, context: Context) -> MessagePaginator:
+        """Forward by snowflake from the context's `after`, up to its `until`."""
+        return MessagePaginator(None, until=context.get("until"))
 
     def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict:
         """`after` the bookmark (or the previous page's newest id), 100 per page."""
         after = next_page_token if next_page_token is not None else (context or {})["after"]
         return {"after": after, "limit": MESSAGE_PAGE_SIZE}
 
-    def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        """Discord sends every page newest-first, even with `after`: emit it oldest-first."""
-        page = list(super().parse_response(response))
-        page.sort(key=by_id)
-        return page
+    def _require_json(self, response: requests.Response) -> None:
+        """A worker reads only the ids of a page (to page on); the rest is parsed later.
+
+        Why: parsing every message in a worker thread would cost the GIL twice over.
+        The ids decoder still validates the whole body, so a truncated or HTML 200 is
+        retried as before.
+        """
+        try:
+            page_ids(response)
+        except requests.RequestException as exc:
+            raise RetriableAPIError(str(exc), response) from exc
+
+    def newest_first(self, response: requests.Response) -> bool:
+        """Whether the page's ids strictly decrease, as Discord sends them (worker thread)."""
+        ids = page_ids(response)
+        return all(newer > older for newer, older in itertools.pairwise(ids))
+
+    def page_records(self, page: Page) -> list[dict[str, t.Any]]:
+        """A page's messages, oldest first (Discord sends them newest-first, even with `after`)."""
+        try:
+            records = _decode(page.body)
+        except msgspec.MsgspecError:  # e.g. a float beyond double range: json has inf
+            records = json.loads(page.body.decode("utf-8", "replace"))
+        if page.newest_first:
+            records.reverse()
+        else:
+            records.sort(key=by_id)
+        return t.cast("list[dict[str, t.Any]]", records)
 
 
-def channel_context(guild_id: str, channel_id: str, after: int) -> dict[str, t.Any]:
-    """The request context of one channel's read: its URL and first `after` cursor."""
-    return {"guild_id": guild_id, "channel_id": channel_id, "after": after}
+class MessagePaginator(BaseAPIPaginator["int | None"]):
+    """`after=<newest id of the page>` until a short page, or one reaching `until`.
+
+    `until` is the channel's `last_message_id` when the run listed it: a full page that
+    reaches it is the last one, which saves the request for an empty page. Newer
+    messages posted during the run are above the bookmark, so the next run reads them.
+    """
+
+    def __init__(self, start_value: int | None, *, until: int | None) -> None:
+        """Start after `start_value` (None: the context's `after`)."""
+        super().__init__(start_value)
+        self.until = until
+
+    def get_next(self, response: requests.Response) -> int | None:
+        """The largest id of the page (compared as an integer), or None for an empty page."""
+        ids = page_ids(response)
+        return max(ids) if ids else None
+
+    def has_more(self, response: requests.Response) -> bool:
+        """Only a full page below `until` can have a successor."""
+        ids = page_ids(response)
+        if len(ids) < MESSAGE_PAGE_SIZE:
+            return False
+        return self.until is None or max(ids) < self.until
+
+
+def page_ids(response: requests.Response) -> list[int]:
+    """The message ids of a 2xx page, read once per response; a bad body raises.
+
+    Raises `MalformedResponseError` (retried) when the body is not a JSON list of
+    messages.
+    """
+    cached = getattr(response, _IDS_ATTR, None)
+    if cached is not None:
+        return t.cast("list[int]", cached)
+    try:
+        ids = [int(item.id) for item in _decode_ids(response.content)]
+    except (msgspec.MsgspecError, ValueError):
+        body = response_json(response)  # raises MalformedResponseError on bad JSON
+        if not isinstance(body, list) or not all(isinstance(m, dict) for m in body):
+            msg = f"body is not a list of messages ({len(response.content)} bytes)"
+            raise MalformedResponseError(msg, response=response) from None
+        ids = [int(message["id"]) for message in body]
+    setattr(response, _IDS_ATTR, ids)
+    return ids
+
+
+def channel_context(
+    guild_id: str, channel_id: str, after: int, until: int | None = None
+) -> dict[str, t.Any]:
+    """The request context of one channel's read.
+
+    Its URL, its first `after` cursor, and the newest message id it had when listed
+    (`until`, where its paging may stop).
+    """
+    return {"guild_id": guild_id, "channel_id": channel_id, "after": after, "until": until}
 
 
 def has_messages_after(channel: dict[str, t.Any], cursor: int) -> bool:
@@ -217,8 +331,3 @@ def has_messages_after(channel: dict[str, t.Any], cursor: int) -> bool:
     """
     last = channel.get("last_message_id")
     return last is not None and int(last) > cursor
-
-
-def _message_id(message: dict) -> str:
-    """A message's id."""
-    return str(message["id"])
