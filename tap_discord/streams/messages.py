@@ -240,8 +240,12 @@ class MessagesStream(GuildChildStream):
 
         Why: parsing every message in a worker thread would cost the GIL twice over.
         The ids decoder still validates the whole body, so a truncated or HTML 200 is
-        retried as before.
+        retried as before. Other requests of this stream (`get_json`: the application's
+        flags) get the base check.
         """
+        if not _is_messages_page(response):
+            super()._require_json(response)
+            return
         try:
             page_ids(response)
         except requests.RequestException as exc:
@@ -289,6 +293,12 @@ class MessagePaginator(BaseAPIPaginator["int | None"]):
         if len(ids) < MESSAGE_PAGE_SIZE:
             return False
         return self.until is None or max(ids) < self.until
+
+
+def _is_messages_page(response: requests.Response) -> bool:
+    """Whether a response answers `GET /channels/{id}/messages` (a page of messages)."""
+    path = response.request.path_url if response.request is not None else ""
+    return path.split("?", 1)[0].endswith("/messages")
 
 
 def page_ids(response: requests.Response) -> list[int]:
