@@ -6,8 +6,10 @@ limit and the invalid-request budget are counted across all streams.
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import logging
+import re
 import sys
 import typing as t
 from functools import cached_property
@@ -37,6 +39,7 @@ from tap_discord.auth import (
 )
 from tap_discord.errors import UserFacingError
 from tap_discord.prefetch import PAGES_PER_WORKER
+from tap_discord.preflight import parse_json_file, state_errors, unknown_selected_streams
 from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter
 from tap_discord.snowflake import after_cursor_for, is_snowflake, parse_start_date
 
@@ -167,6 +170,7 @@ class TapDiscord(Tap):
             errors = self.check_settings()
             if errors:
                 raise ConfigValidationError("Config validation failed", errors=errors)
+            self.check_catalog()
 
     def discover_streams(self) -> list[DiscordStream]:
         """Every stream the tap offers (OAuth2: may ask Discord for the token's scopes)."""
@@ -174,6 +178,30 @@ class TapDiscord(Tap):
         if self.auth_mode == "oauth" and not self.check_settings():  # what the scopes allow
             classes = tuple(offered_streams(classes, self.authenticator, self.logger))
         return [stream_class(tap=self) for stream_class in classes]
+
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """Refuse a damaged bookmark with one line, before any request or output."""
+        errors = state_errors(state)
+        if errors:
+            raise UserFacingError(errors[0])
+        super().load_state(state)
+
+    def check_catalog(self) -> None:
+        """Refuse a catalog that selects a stream this tap does not offer.
+
+        The SDK ignores such entries, so the stream would silently produce nothing: a
+        selection is a request for data, and a run that cannot deliver it must say so.
+        """
+        if self.input_catalog is None:
+            return
+        unknown = unknown_selected_streams(self.input_catalog.to_dict(), self.streams)
+        if unknown:
+            mode = " with OAuth2 credentials" if self.auth_mode == "oauth" else ""
+            raise UserFacingError(
+                f"catalog selects stream {unknown[0]!r}, which tap-discord does not offer"
+                f"{mode} (streams: {', '.join(sorted(self.streams))}); rerun --discover "
+                "and select from its catalog, or deselect it"
+            )
 
     # Settings -------------------------------------------------------------------------
 
@@ -320,10 +348,36 @@ class TapDiscord(Tap):
         for handler in logging.getLogger().handlers:
             handler.addFilter(quiet)
         try:
+            for name in ("state", "catalog"):
+                kwargs[name] = _checked_json_file(kwargs.get(name), f"--{name} file")
             super().invoke(*args, **kwargs)
         except UserFacingError as exc:
             cls.logger.error("%s", exc)
             sys.exit(1)
+        except ConfigValidationError as exc:
+            # One line per bad setting, without the SDK's extra "Config validation failed".
+            for error in exc.errors:
+                cls.logger.error("%s", _setting_first(error))
+            sys.exit(1)
+
+
+def _setting_first(error: str) -> str:
+    """`X in config['name']` (the SDK's schema errors) as `name: X; change the setting`."""
+    found = re.fullmatch(r"(.*) in config\['([^']+)'\]", error)
+    if not found:
+        return error
+    return f"{found[2]}: {found[1]}; change this setting"
+
+
+def _checked_json_file(handle: t.IO[str] | None, what: str) -> t.IO[str] | None:
+    """The file again (re-readable), or a one-line error if it is not a JSON object."""
+    if handle is None:
+        return None
+    text = handle.read()
+    _, error = parse_json_file(text, f"{what} {getattr(handle, 'name', '')!r}".strip())
+    if error:
+        raise UserFacingError(error)
+    return io.StringIO(text)
 
 
 class _QuietStreamFailure(logging.Filter):
