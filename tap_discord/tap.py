@@ -363,10 +363,11 @@ class TapDiscord(Tap):
 
 def _setting_first(error: str) -> str:
     """`X in config['name']` (the SDK's schema errors) as `name: X; change the setting`."""
-    found = re.fullmatch(r"(.*) in config\['([^']+)'\]", error)
+    found = re.fullmatch(r"(.*) in config\['([^']+)'\](.*)", error)
     if not found:
         return error
-    return f"{found[2]}: {found[1]}; change this setting"
+    detail, name, index = found.groups()
+    return f"{name}{index}: {detail}; change this setting"
 
 
 def _checked_json_file(handle: t.IO[str] | None, what: str) -> t.IO[str] | None:

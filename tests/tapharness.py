@@ -66,8 +66,8 @@ class TapRun:
 def run_tap(
     config: dict[str, Any],
     *,
-    state: dict[str, Any] | None = None,
-    catalog: dict[str, Any] | None = None,
+    state: dict[str, Any] | str | None = None,
+    catalog: dict[str, Any] | str | None = None,
     args: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
     timeout: float = 300,
@@ -110,10 +110,14 @@ def select(catalog: dict[str, Any], streams: set[str]) -> dict[str, Any]:
     return catalog
 
 
-def _dump(tmp: str, name: str, value: dict[str, Any]) -> str:
+def _dump(tmp: str, name: str, value: dict[str, Any] | str) -> str:
+    """Write a JSON file; a str is written as is (to test damaged files)."""
     path = os.path.join(tmp, f"{name}.json")
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump(value, handle)
+        if isinstance(value, str):
+            handle.write(value)
+        else:
+            json.dump(value, handle)
     return path
 
 
