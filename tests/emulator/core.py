@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from tests.emulator import errors
+from tests.emulator.corrupt import corrupt_body
 from tests.emulator.errors import ApiError, Query
 from tests.emulator.faults import (
     BAN_JSON,
@@ -90,6 +91,9 @@ class Settings:
     fault_retry_after: float = 1.0
     #: compatibility: answer the next API requests with these statuses (bare JSON)
     fail_next: list[int] = field(default_factory=list)
+    #: route name -> rules breaking some objects of its 200 responses (see corrupt.py):
+    #: [{"rate": 0.05, "set": {"flags": "x"}, "drop": ["id"]}, ...]
+    corrupt: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: channels that now answer 404 Unknown Channel (deleted mid-run)
     vanished_channels: set[str] = field(default_factory=set)
     message_content_intent: bool = True
@@ -508,6 +512,9 @@ class Emulator:
             status, body = self.api.handler(route)(ApiRequest(route, params, query, principal))
         except ApiError as exc:
             status, body = exc.status, exc.body
+        rules = self.settings.corrupt.get(route.name) if status == 200 else None
+        if rules:
+            body = corrupt_body(body, route.name, rules, self.settings.fault_seed)
         return json_response(status, body, limit_headers)
 
     def _authenticate(self, header: str | None, route: Route) -> Principal | None:
