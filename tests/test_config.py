@@ -146,8 +146,7 @@ def test_bad_input_is_one_clear_line_and_exit_1(name: str, emu: Emulator, tmp_pa
     assert case.names in errors[0], errors[0]
     assert ACTION.search(errors[0]), f"the line says what to do: {errors[0]}"
     assert not [m for m in run.messages if m["type"] == "RECORD"], "no data before the error"
-    secrets = {TOKEN, CLIENT_SECRET, str(config.get("refresh_token"))}
-    assert not [s for s in secrets if s in run.output]
+    # run_tap fails the test if any secret of the config or the emulator was printed.
 
 
 def test_bad_input_table_covers_every_kind() -> None:

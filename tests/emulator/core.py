@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -40,6 +41,8 @@ from tests.emulator.snowflakes import iso_from_ms, make_snowflake, now_ms, snowf
 from tests.emulator.spec import WorldSpec
 from tests.emulator.worldgen import World
 
+#: Emulators serving now, whose secrets the test harness scans every tap run for.
+LIVE: weakref.WeakSet[Emulator] = weakref.WeakSet()
 API_PREFIXES = ("/api/v10", "/api/v9")
 JSON_TYPE = "application/json"
 HTML_TYPE = "text/html; charset=UTF-8"
@@ -214,6 +217,7 @@ class Emulator:
 
         if self._server is None:
             self._server = serve(self, self.port)
+            LIVE.add(self)
         return self
 
     def stop(self) -> None:
@@ -241,6 +245,13 @@ class Emulator:
     def api_url(self) -> str:
         """`http://127.0.0.1:<port>/api/v10`: what the tap's `api_url` should be."""
         return self.base_url + API_PREFIXES[0]
+
+    def secrets(self) -> set[str]:
+        """Every credential this emulator knows: the bot token, client secrets, and all
+        refresh and access tokens it ever issued. None may appear in the tap's output."""
+        with self.oauth.lock:
+            issued = set(self.oauth.issued)
+        return {self.bot_token, *self.settings.oauth_clients.values(), *issued}
 
     # request log ----------------------------------------------------------------------
 
