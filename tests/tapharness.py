@@ -34,6 +34,8 @@ class SecretScan:
 
 
 SCANNED = SecretScan()
+#: Figures tests measured (kill/resume duplicates, ...), printed at the end of the session.
+REPORT: list[str] = []
 
 
 class SecretLeakError(AssertionError):
