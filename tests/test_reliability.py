@@ -128,19 +128,24 @@ def run_killed(cfg: dict[str, Any], lines: int) -> TapRun:
     return TapRun(-9, "".join(complete), stderr, _parse("".join(complete)))
 
 
-def kill_and_resume(spec: WorldSpec, seed: int, workers: int | None) -> Trial:
-    """Reference run, a run killed at a seeded line, and the resume from its last STATE."""
+def reference_lines(spec: WorldSpec) -> int:
+    """Lines an uninterrupted run prints (checked exact): the range kill points fall in."""
+    with real_limits(Emulator(spec, bot_token=TOKEN)) as emu:
+        reference = run_tap(config(emu))
+        assert reference.returncode == 0, reference.stderr[-2000:]
+        assert emitted(reference) == ground_truth(emu), "an uninterrupted run is exact"
+    return len(reference.stdout.splitlines())
+
+
+def kill_and_resume(spec: WorldSpec, seed: int, workers: int | None, total: int) -> Trial:
+    """A run killed at a seeded line, and the resume from the last STATE it printed."""
     with real_limits(Emulator(spec, bot_token=TOKEN)) as emu:
         cfg = config(emu) if workers is None else config(emu, max_workers=workers)
-        reference = run_tap(cfg)
-        assert reference.returncode == 0, reference.stderr[-2000:]
-        truth = ground_truth(emu)
-        assert emitted(reference) == truth, "an uninterrupted run is exact"
-        total = len(reference.stdout.splitlines())
         point = random.Random(seed).randint(1, total - 1)
         killed = run_killed(cfg, point)
         resumed = run_tap(cfg, state=killed.final_state or None)
         assert resumed.returncode == 0, resumed.stderr[-2000:]
+        truth = ground_truth(emu)
     union = {name: set(keys) for name, keys in emitted(killed).items()}
     for name, keys in emitted(resumed).items():
         union[name] |= set(keys)
@@ -159,9 +164,11 @@ def kill_and_resume(spec: WorldSpec, seed: int, workers: int | None) -> Trial:
 
 def kill_trials(spec: WorldSpec, seeds: range, label: str) -> list[Trial]:
     """Trials in a pool; every fourth with one worker, the rest with the default (32)."""
+    total = reference_lines(spec)
     with ThreadPoolExecutor(POOL) as pool:
         futures = [
-            pool.submit(kill_and_resume, spec, seed, 1 if seed % 4 == 3 else None) for seed in seeds
+            pool.submit(kill_and_resume, spec, seed, 1 if seed % 4 == 3 else None, total)
+            for seed in seeds
         ]
         trials = [future.result() for future in futures]
     dupes = [t.duplicates for t in trials]
