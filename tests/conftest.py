@@ -13,7 +13,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(line)
     if SCANNED.runs:
         terminalreporter.write_line(
-            f"secret scan: {SCANNED.runs} tap runs at DEBUG, "
+            f"secret scan: {SCANNED.runs} tap outputs (runs at DEBUG, Meltano logs), "
             f"{SCANNED.bytes / 1e6:.1f} MB of stdout+stderr, {len(SCANNED.secrets)} distinct "
             "secrets looked for (a leak fails its test)"
         )
