@@ -72,7 +72,7 @@ def _partition_errors(partition: object) -> list[str]:
 
 
 def unknown_selected_streams(catalog: t.Mapping[str, t.Any], known: t.Iterable[str]) -> list[str]:
-    """Streams a catalog selects that this tap (with these credentials) does not offer."""
+    """Streams a catalog selects that are not among `known` (the streams offered now)."""
     names = set(known)
     return [
         str(entry.get("tap_stream_id"))

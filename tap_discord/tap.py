@@ -187,20 +187,31 @@ class TapDiscord(Tap):
         super().load_state(state)
 
     def check_catalog(self) -> None:
-        """Refuse a catalog that selects a stream this tap does not offer.
+        """Refuse a catalog stream tap-discord lacks; warn about one these credentials lack.
 
-        The SDK ignores such entries, so the stream would silently produce nothing: a
-        selection is a request for data, and a run that cannot deliver it must say so.
+        The SDK silently ignores both, so a typo or a stale catalog would look like a
+        successful run that loads nothing. A bot catalog reused in OAuth2 mode (or one
+        made with wider scopes) is a known, harmless case: a warning names what is left.
         """
         if self.input_catalog is None:
             return
-        unknown = unknown_selected_streams(self.input_catalog.to_dict(), self.streams)
+        selected = unknown_selected_streams(self.input_catalog.to_dict(), self.streams)
+        every = {cls.name for cls in (*streams.BOT_STREAMS, *streams.OAUTH_STREAMS)}
+        unknown = [name for name in selected if name not in every]
         if unknown:
-            mode = " with OAuth2 credentials" if self.auth_mode == "oauth" else ""
             raise UserFacingError(
-                f"catalog selects stream {unknown[0]!r}, which tap-discord does not offer"
-                f"{mode} (streams: {', '.join(sorted(self.streams))}); rerun --discover "
-                "and select from its catalog, or deselect it"
+                f"catalog selects stream {unknown[0]!r}, which tap-discord does not have "
+                f"(streams: {', '.join(sorted(every))}); fix the name, or rerun --discover "
+                "and select from its catalog"
+            )
+        if selected:
+            mode = "OAuth2 credentials" if self.auth_mode == "oauth" else "a bot token"
+            self.logger.warning(
+                "Not reading %s: the catalog selects them but %s cannot read them (offered: "
+                "%s); use the other credentials, or rerun --discover to drop them",
+                ", ".join(selected),
+                mode,
+                ", ".join(sorted(self.streams)),
             )
 
     # Settings -------------------------------------------------------------------------

@@ -167,6 +167,15 @@ def test_unwritable_token_store_does_not_spend_the_refresh_token(emu, tmp_path) 
     assert again.returncode == 0, again.stderr
 
 
+def test_a_stream_of_the_other_auth_mode_is_a_warning_not_an_error() -> None:
+    # A bot catalog reused with OAuth2 (or the reverse) is harmless: say what is skipped.
+    run = run_tap(offline(), catalog=catalog_selecting("current_user"), timeout=60)
+    assert run.returncode == 0, run.stderr
+    (warning,) = [line for line in run.stderr.splitlines() if "WARNING" in line]
+    assert "current_user" in warning and "bot token" in warning
+    assert not [m for m in run.messages if m["type"] == "RECORD"]
+
+
 def test_loopback_http_is_accepted_for_the_emulator() -> None:
     run = run_tap(
         {"bot_token": TOKEN, "api_url": "http://localhost:9/api/v10"}, args=("--discover",)

@@ -96,17 +96,20 @@ class Trial:
 
     seed: int
     workers: int | None
-    killed_at: int
+    killed_at: str
     lines: int
     complete: bool
     duplicates: int
     worst_channel: int
+    kills: int
 
 
-def run_killed(cfg: dict[str, Any], lines: int) -> TapRun:
+def run_killed(cfg: dict[str, Any], lines: int, state: dict[str, Any] | None) -> TapRun:
     """Start the tap, read `lines` lines of its stdout, SIGKILL it: what a target saw."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "tap_discord", "--config", _dump(tmp, "config", cfg)]
+        if state is not None:
+            cmd += ["--state", _dump(tmp, "state", state)]
         with open(Path(tmp) / "stderr", "w+", encoding="utf-8") as err:
             proc = subprocess.Popen(
                 cmd,
@@ -137,37 +140,52 @@ def reference_lines(spec: WorldSpec) -> int:
     return len(reference.stdout.splitlines())
 
 
-def kill_and_resume(spec: WorldSpec, seed: int, workers: int | None, total: int) -> Trial:
-    """A run killed at a seeded line, and the resume from the last STATE it printed."""
+def kill_and_resume(
+    spec: WorldSpec, seed: int, workers: int | None, total: int, kills: int = 1
+) -> Trial:
+    """Runs killed at seeded lines, each resuming from the last STATE printed so far,
+    then a run to the end."""
+    rng = random.Random(seed)
+    points = [rng.randint(1, total - 1) for _ in range(kills)]
+    runs: list[TapRun] = []
+    state: dict[str, Any] | None = None
     with real_limits(Emulator(spec, bot_token=TOKEN)) as emu:
         cfg = config(emu) if workers is None else config(emu, max_workers=workers)
-        point = random.Random(seed).randint(1, total - 1)
-        killed = run_killed(cfg, point)
-        resumed = run_tap(cfg, state=killed.final_state or None)
+        for point in points:
+            runs.append(run_killed(cfg, point, state))
+            state = runs[-1].final_state or state
+        resumed = run_tap(cfg, state=state)
         assert resumed.returncode == 0, resumed.stderr[-2000:]
+        runs.append(resumed)
         truth = ground_truth(emu)
-    union = {name: set(keys) for name, keys in emitted(killed).items()}
-    for name, keys in emitted(resumed).items():
-        union[name] |= set(keys)
-    messages = Counter(r["id"] for r in killed.records("messages") + resumed.records("messages"))
-    doubled = Counter(r["channel_id"] for r in killed.records("messages") if messages[r["id"]] > 1)
+    union: dict[str, set] = {name: set() for name in truth}
+    for run in runs:
+        for name, keys in emitted(run).items():
+            union[name] |= set(keys)
+    seen: set[str] = set()
+    doubled: Counter[str] = Counter()
+    for record in (r for run in runs for r in run.records("messages")):
+        if record["id"] in seen:
+            doubled[record["channel_id"]] += 1
+        seen.add(record["id"])
     return Trial(
         seed=seed,
         workers=workers,
-        killed_at=point,
+        killed_at="+".join(map(str, points)),
         lines=total,
         complete=all(union[name] == set(keys) for name, keys in truth.items()),
         duplicates=sum(doubled.values()),
         worst_channel=max(doubled.values(), default=0),
+        kills=kills,
     )
 
 
-def kill_trials(spec: WorldSpec, seeds: range, label: str) -> list[Trial]:
+def kill_trials(spec: WorldSpec, seeds: range, label: str, kills: int = 1) -> list[Trial]:
     """Trials in a pool; every fourth with one worker, the rest with the default (32)."""
     total = reference_lines(spec)
     with ThreadPoolExecutor(POOL) as pool:
         futures = [
-            pool.submit(kill_and_resume, spec, seed, 1 if seed % 4 == 3 else None, total)
+            pool.submit(kill_and_resume, spec, seed, 1 if seed % 4 == 3 else None, total, kills)
             for seed in seeds
         ]
         trials = [future.result() for future in futures]
@@ -176,7 +194,7 @@ def kill_trials(spec: WorldSpec, seeds: range, label: str) -> list[Trial]:
         f"kill/resume {label}: {len(trials)} SIGKILLs, {sum(t.complete for t in trials)} "
         f"complete after resume; duplicated messages per trial: total {sum(dupes)}, "
         f"max {max(dupes)}, mean {sum(dupes) / len(dupes):.1f}; max per channel "
-        f"{max(t.worst_channel for t in trials)} (limit {PAGE}); killed at line "
+        f"{max(t.worst_channel for t in trials)} (limit {PAGE} per kill); killed at line "
         + ", ".join(f"{t.killed_at}/{t.lines}" for t in trials)
     )
     return trials
@@ -185,8 +203,8 @@ def kill_trials(spec: WorldSpec, seeds: range, label: str) -> list[Trial]:
 def assert_trials(trials: list[Trial]) -> None:
     incomplete = [t for t in trials if not t.complete]
     assert not incomplete, f"data lost after resume: {incomplete}"
-    over = [t for t in trials if t.worst_channel > PAGE]
-    assert not over, f"more than one page repeated in a channel: {over}"
+    over = [t for t in trials if t.worst_channel > PAGE * t.kills]
+    assert not over, f"more than one page per kill repeated in a channel: {over}"
 
 
 def test_sigkill_at_20_random_points_then_resume_loses_nothing() -> None:
@@ -199,6 +217,22 @@ def test_sigkill_at_20_random_points_then_resume_loses_nothing() -> None:
 def test_soak_sigkill_at_100_random_points_in_a_paged_world() -> None:
     spec = WorldSpec.small(guilds=2, messages_per_channel=[0, 350, 101, 730, 12, 250, 60, 3])
     assert_trials(kill_trials(spec, range(100, 200), "paged world, 100 trials"))
+
+
+@pytest.mark.slow
+def test_soak_three_kills_in_a_row_then_resume_loses_nothing() -> None:
+    spec = WorldSpec.small(guilds=2, messages_per_channel=[0, 350, 101, 730, 12, 250, 60, 3])
+    trials = kill_trials(spec, range(200, 230), "paged world, 3 kills in a row", kills=3)
+    assert_trials(trials)
+
+
+@pytest.mark.slow
+def test_soak_every_fault_kind_at_once_over_many_seeds() -> None:
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda seed: play_all_faults(seed, None), range(20, 30)))
+    for run, got, truth, _ in outcomes:
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert got == truth
 
 
 # Faults ------------------------------------------------------------------------------
