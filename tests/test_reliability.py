@@ -254,13 +254,15 @@ def play_all_faults(seed: int, workers: int | None) -> tuple[TapRun, dict, dict,
 def test_every_fault_kind_at_once_still_gives_complete_data() -> None:
     with ThreadPoolExecutor(2) as pool:
         outcomes = list(pool.map(lambda args: play_all_faults(*args), [(7, None), (8, 1)]))
-    for run, got, truth, kinds in outcomes:
+    for run, got, truth, _ in outcomes:
         assert run.returncode == 0, run.stderr[-3000:]
         assert got == truth, "complete, and no record twice"
-        faulted = {k.removeprefix("fault:") for k in kinds if k.startswith("fault:")}
-        faulted |= {"shared_429"} if kinds["shared_429"] else set()
-        assert faulted == set(FAULT_KINDS), f"every kind was injected: {kinds}"
         assert "Traceback" not in run.output
+    # ~120 requests a run: each kind shows up in one of the two runs (P(miss) ~ 1e-5).
+    kinds = sum((outcome[3] for outcome in outcomes), Counter())
+    faulted = {k.removeprefix("fault:") for k in kinds if k.startswith("fault:")}
+    faulted |= {"shared_429"} if kinds["shared_429"] else set()
+    assert faulted == set(FAULT_KINDS), f"every kind was injected: {kinds}"
     REPORT.append(
         "all faults at 5 % each: "
         + "; ".join(
