@@ -50,7 +50,7 @@ class Case:
     """One bad input: how to build it, and the word the error line must name."""
 
     config: dict[str, Any] | Callable[[Env], dict[str, Any]]
-    names: str
+    names: str | tuple[str, ...]
     state: dict[str, Any] | str | None = None
     catalog: dict[str, Any] | str | None = None
 
@@ -114,10 +114,14 @@ CASES: dict[str, Case] = {
     "negative timeout": Case(offline(request_timeout=-1), "request_timeout"),
     "negative retries": Case(offline(max_retries=-2), "max_retries"),
     "zero workers": Case(offline(max_workers=0), "max_workers"),
-    "guild the bot is not in": Case(lambda env: env.bot(guild_ids=["1234567890"]), "guild_ids"),
+    "guild the bot is not in": Case(
+        lambda env: env.bot(guild_ids=["1234567890"]), ("guild_ids", "1234567890", "10004")
+    ),
     "state not JSON": Case(offline(), "--state", state="{not json"),
     "state not an object": Case(offline(), "--state", state="[]"),
-    "bookmark not a snowflake": Case(offline(), CHANNEL, state=bookmarks({CHANNEL: "abc"})),
+    "bookmark not a snowflake": Case(
+        offline(), (CHANNEL, GUILD, "'abc'"), state=bookmarks({CHANNEL: "abc"})
+    ),
     "bookmarks not a map": Case(offline(), "state", state=bookmarks([CHANNEL])),
     "catalog not JSON": Case(offline(), "--catalog", catalog='{"streams": ['),
     "catalog selects an unknown stream": Case(
@@ -143,7 +147,8 @@ def test_bad_input_is_one_clear_line_and_exit_1(name: str, emu: Emulator, tmp_pa
     assert "Traceback" not in run.output
     errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
     assert len(errors) == 1, run.stderr
-    assert case.names in errors[0], errors[0]
+    for name in (case.names,) if isinstance(case.names, str) else case.names:
+        assert name in errors[0], errors[0]
     assert ACTION.search(errors[0]), f"the line says what to do: {errors[0]}"
     assert not [m for m in run.messages if m["type"] == "RECORD"], "no data before the error"
     # run_tap fails the test if any secret of the config or the emulator was printed.
