@@ -191,8 +191,9 @@ def kill_trials(spec: WorldSpec, seeds: range, label: str, kills: int = 1) -> li
         trials = [future.result() for future in futures]
     dupes = [t.duplicates for t in trials]
     REPORT.append(
-        f"kill/resume {label}: {len(trials)} SIGKILLs, {sum(t.complete for t in trials)} "
-        f"complete after resume; duplicated messages per trial: total {sum(dupes)}, "
+        f"kill/resume {label}: {sum(t.kills for t in trials)} SIGKILLs in {len(trials)} "
+        f"trials, {sum(t.complete for t in trials)} complete after resume; "
+        f"duplicated messages per trial: total {sum(dupes)}, "
         f"max {max(dupes)}, mean {sum(dupes) / len(dupes):.1f}; max per channel "
         f"{max(t.worst_channel for t in trials)} (limit {PAGE} per kill); killed at line "
         + ", ".join(f"{t.killed_at}/{t.lines}" for t in trials)
@@ -233,6 +234,12 @@ def test_soak_every_fault_kind_at_once_over_many_seeds() -> None:
     for run, got, truth, _ in outcomes:
         assert run.returncode == 0, run.stderr[-3000:]
         assert got == truth
+    requests = sum((outcome[3] for outcome in outcomes), Counter())
+    REPORT.append(
+        f"all faults at 5 % each, {len(outcomes)} seeds: all exact; "
+        f"{sum(n for k, n in requests.items() if k != 'ok')} of {sum(requests.values())} "
+        "requests faulted"
+    )
 
 
 # Faults ------------------------------------------------------------------------------
