@@ -29,6 +29,7 @@ from tap_discord.errors import (
     ResourceSkippedError,
 )
 from tap_discord.prefetch import Page
+from tap_discord.recordcheck import RecordCheck
 from tap_discord.responses import error_code, response_json
 
 if t.TYPE_CHECKING:
@@ -158,9 +159,21 @@ class DiscordStream(RESTStream[t.Any]):
         """Yield the records of a page; bare JSON arrays need no JSONPath walk."""
         body = response_json(response)
         if self.records_jsonpath == "$[*]" and isinstance(body, list):
-            yield from body
+            yield from self.checked(body, response)
         else:
-            yield from super().parse_response(response)
+            yield from self.checked(super().parse_response(response), response)
+
+    @functools.cached_property
+    def record_check(self) -> RecordCheck:
+        """The top-level shape check of this stream's records (see recordcheck.py)."""
+        return RecordCheck(self.name, self.schema, self.primary_keys or (), self.logger)
+
+    def checked(self, records: Iterable[t.Any], response: requests.Response) -> Iterator[dict]:
+        """Records fit for the schema: repaired with a warning, or one error naming it."""
+        where = response.request.path_url.split("?", 1)[0] if response.request else self.path
+        check = self.record_check.check
+        for record in records:
+            yield check(record, where)
 
     # Retries --------------------------------------------------------------------------
 

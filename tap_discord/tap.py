@@ -7,7 +7,9 @@ limit and the invalid-request budget are counted across all streams.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import ipaddress
+import re
 import sys
 import typing as t
 from functools import cached_property
@@ -36,6 +38,7 @@ from tap_discord.auth import (
     unauthorized_message,
 )
 from tap_discord.errors import UserFacingError
+from tap_discord.preflight import parse_json_file, state_errors, unknown_selected_streams
 from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter
 from tap_discord.snowflake import (
     after_cursor_for,
@@ -205,6 +208,7 @@ class TapDiscord(Tap):
             errors = self.check_settings()
             if errors:
                 raise ConfigValidationError("Config validation failed", errors=errors)
+            self.check_catalog()
 
     def discover_streams(self) -> list[DiscordStream]:
         """Every stream the tap offers (OAuth2: may ask Discord for the token's scopes)."""
@@ -212,6 +216,41 @@ class TapDiscord(Tap):
         if self.auth_mode == "oauth" and not self.check_settings():  # what the scopes allow
             classes = tuple(offered_streams(classes, self.authenticator, self.logger))
         return [stream_class(tap=self) for stream_class in classes]
+
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """Refuse a damaged bookmark with one line, before any request or output."""
+        errors = state_errors(state)
+        if errors:
+            raise UserFacingError(errors[0])
+        super().load_state(state)
+
+    def check_catalog(self) -> None:
+        """Refuse a catalog stream tap-discord lacks; warn about one these credentials lack.
+
+        The SDK silently ignores both, so a typo or a stale catalog would look like a
+        successful run that loads nothing. A bot catalog reused in OAuth2 mode (or one
+        made with wider scopes) is a known, harmless case: a warning names what is left.
+        """
+        if self.input_catalog is None:
+            return
+        selected = unknown_selected_streams(self.input_catalog.to_dict(), self.streams)
+        every = {cls.name for cls in (*streams.BOT_STREAMS, *streams.OAUTH_STREAMS)}
+        unknown = [name for name in selected if name not in every]
+        if unknown:
+            raise UserFacingError(
+                f"catalog selects stream {unknown[0]!r}, which tap-discord does not have "
+                f"(streams: {', '.join(sorted(every))}); fix the name, or rerun --discover "
+                "and select from its catalog"
+            )
+        if selected:
+            mode = "OAuth2 credentials" if self.auth_mode == "oauth" else "a bot token"
+            self.logger.warning(
+                "Not reading %s: the catalog selects them but %s cannot read them (offered: "
+                "%s); use the other credentials, or rerun --discover to drop them",
+                ", ".join(selected),
+                mode,
+                ", ".join(sorted(self.streams)),
+            )
 
     # Settings -------------------------------------------------------------------------
 
@@ -374,10 +413,37 @@ class TapDiscord(Tap):
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the tap; a user error becomes one line on stderr and exit code 1."""
         try:
+            for name in ("state", "catalog"):
+                kwargs[name] = _checked_json_file(kwargs.get(name), f"--{name} file")
             super().invoke(*args, **kwargs)
         except UserFacingError as exc:
             cls.logger.error("%s", exc)
             sys.exit(1)
+        except ConfigValidationError as exc:
+            # One line per bad setting, without the SDK's extra "Config validation failed".
+            for error in exc.errors:
+                cls.logger.error("%s", _setting_first(error))
+            sys.exit(1)
+
+
+def _setting_first(error: str) -> str:
+    """`X in config['name']` (the SDK's schema errors) as `name: X; change the setting`."""
+    found = re.fullmatch(r"(.*) in config\['([^']+)'\](.*)", error)
+    if not found:
+        return error
+    detail, name, index = found.groups()
+    return f"{name}{index}: {detail}; change this setting"
+
+
+def _checked_json_file(handle: t.IO[str] | None, what: str) -> t.IO[str] | None:
+    """The file again (re-readable), or a one-line error if it is not a JSON object."""
+    if handle is None:
+        return None
+    text = handle.read()
+    _, error = parse_json_file(text, f"{what} {getattr(handle, 'name', '')!r}".strip())
+    if error:
+        raise UserFacingError(error)
+    return io.StringIO(text)
 
 
 def _check_api_url(url: str) -> list[str]:

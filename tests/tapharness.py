@@ -16,6 +16,30 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Settings whose values must never appear in anything the tap prints.
+SECRET_SETTINGS = ("bot_token", "client_secret", "refresh_token", "access_token")
+#: Shorter values are test placeholders ("r", "x") that would match innocent text.
+MIN_SECRET_LENGTH = 8
+#: Every tap run is at DEBUG, the level most likely to leak a header or a body.
+LOG_LEVEL_ENV = {"TAP_DISCORD_LOGLEVEL": "DEBUG"}
+
+
+@dataclass
+class SecretScan:
+    """What the harness has scanned this session (the conftest prints it at the end)."""
+
+    runs: int = 0
+    bytes: int = 0
+    secrets: set[str] = field(default_factory=set)
+
+
+SCANNED = SecretScan()
+#: Figures tests measured (kill/resume duplicates, ...), printed at the end of the session.
+REPORT: list[str] = []
+
+
+class SecretLeakError(AssertionError):
+    """A tap run printed a token or secret."""
 
 
 @dataclass
@@ -66,8 +90,8 @@ class TapRun:
 def run_tap(
     config: dict[str, Any],
     *,
-    state: dict[str, Any] | None = None,
-    catalog: dict[str, Any] | None = None,
+    state: dict[str, Any] | str | None = None,
+    catalog: dict[str, Any] | str | None = None,
     args: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
     timeout: float = 300,
@@ -86,10 +110,41 @@ def run_tap(
             text=True,
             timeout=timeout,
             cwd=ROOT,
-            env={**_clean_env(), **(env or {})},
+            env={**_clean_env(), **LOG_LEVEL_ENV, **(env or {})},
             check=False,
         )
+    assert_no_secrets(proc.stdout + proc.stderr, config, env)
     return TapRun(proc.returncode, proc.stdout, proc.stderr, _parse(proc.stdout))
+
+
+def known_secrets(
+    config: dict[str, Any] | None = None, env: dict[str, str] | None = None
+) -> set[str]:
+    """The run's secret settings plus every credential a live emulator knows or issued."""
+    from tests.emulator.core import LIVE
+
+    found = {str(v) for k, v in (config or {}).items() if k in SECRET_SETTINGS and v}
+    found |= {v for k, v in (env or {}).items() if k.lower().endswith(SECRET_SETTINGS)}
+    for emu in list(LIVE):
+        found |= emu.secrets()
+    return {s for s in found if len(s.strip()) >= MIN_SECRET_LENGTH}
+
+
+def assert_no_secrets(
+    output: str, config: dict[str, Any] | None = None, env: dict[str, str] | None = None
+) -> None:
+    """Fail (naming the setting kind, never the value) if the output holds a secret."""
+    secrets = known_secrets(config, env)
+    SCANNED.runs += 1
+    SCANNED.bytes += len(output)
+    SCANNED.secrets |= secrets
+    leaked = [s for s in secrets if s in output]
+    if leaked:
+        line = next(line for line in output.splitlines() if leaked[0] in line)
+        raise SecretLeakError(
+            f"{len(leaked)} secret(s) in the tap's output, e.g. on the line: "
+            f"{line.replace(leaked[0], '<SECRET>')[:300]}"
+        )
 
 
 def discover(config: dict[str, Any]) -> dict[str, Any]:
@@ -110,10 +165,14 @@ def select(catalog: dict[str, Any], streams: set[str]) -> dict[str, Any]:
     return catalog
 
 
-def _dump(tmp: str, name: str, value: dict[str, Any]) -> str:
+def _dump(tmp: str, name: str, value: dict[str, Any] | str) -> str:
+    """Write a JSON file; a str is written as is (to test damaged files)."""
     path = os.path.join(tmp, f"{name}.json")
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump(value, handle)
+        if isinstance(value, str):
+            handle.write(value)
+        else:
+            json.dump(value, handle)
     return path
 
 

@@ -34,6 +34,7 @@ import yaml
 from scripts.demo import LOAD_SCHEMA, STATE_ID, Meltano, MeltanoError, message_bookmarks
 from scripts.demo import NEW_MESSAGES as NEW_DEMO_MESSAGES
 from tests.pgcluster import ThrowawayPostgres, postgres_available
+from tests.tapharness import assert_no_secrets
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -404,6 +405,15 @@ def test_state_has_a_bookmark_per_channel(pipeline: Pipeline, emulator: t.Any) -
         channel: max(ids, key=int) for channel, ids in visible_messages_by_channel(emulator).items()
     }
     assert marks == newest
+
+
+def test_meltano_logs_hold_no_secret(pipeline: Pipeline) -> None:
+    """Meltano's output of every run, and its own elt logs, never carry a token."""
+    logs = sorted(pipeline.meltano.workdir.glob("*.log"))
+    logs += sorted((REPO / ".meltano" / "logs").rglob("*.log"))
+    assert {p.name for p in logs} >= {"run1.log", "run2.log", "run3.log"}
+    for path in logs:
+        assert_no_secrets(path.read_text(errors="replace"), {"bot_token": TOKEN})
 
 
 def test_state_id_is_listed(pipeline: Pipeline) -> None:

@@ -133,14 +133,6 @@ def test_rate_limits_are_respected_and_429s_retried(emu) -> None:
     assert not [r for r in emu.requests if r.status == 429], "headers are read, 429s avoided"
 
 
-def test_unknown_guild_is_a_clear_config_error(emu) -> None:
-    run = run_tap(config(emu, guild_ids=["1234567890"]))
-    assert run.returncode == 1
-    errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
-    assert len(errors) == 1 and "guild_ids" in errors[0] and "1234567890" in errors[0]
-    assert "Traceback" not in run.output
-
-
 def test_spurious_unknown_guild_is_retried_when_its_channels_answer(emu) -> None:
     """Discord's #8445: `GET /guilds/{id}` says 10004 for a guild the bot is in."""
     emu.settings.unknown_guild_answers = 1

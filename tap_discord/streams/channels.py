@@ -160,4 +160,4 @@ class ThreadsStream(GuildChildStream):
 
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """Thread lists come as `{threads, members, has_more}`."""
-        yield from response_json(response).get("threads") or []
+        yield from self.checked(response_json(response).get("threads") or [], response)

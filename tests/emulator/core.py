@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -17,6 +18,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from tests.emulator import audit, errors
+from tests.emulator.corrupt import corrupt_body
 from tests.emulator.errors import ApiError, Query
 from tests.emulator.faults import (
     BAN_JSON,
@@ -40,6 +42,8 @@ from tests.emulator.snowflakes import iso_from_ms, make_snowflake, now_ms, snowf
 from tests.emulator.spec import WorldSpec
 from tests.emulator.worldgen import World
 
+#: Emulators serving now, whose secrets the test harness scans every tap run for.
+LIVE: weakref.WeakSet[Emulator] = weakref.WeakSet()
 API_PREFIXES = ("/api/v10", "/api/v9")
 JSON_TYPE = "application/json"
 HTML_TYPE = "text/html; charset=UTF-8"
@@ -91,6 +95,9 @@ class Settings:
     fault_retry_after: float = 1.0
     #: compatibility: answer the next API requests with these statuses (bare JSON)
     fail_next: list[int] = field(default_factory=list)
+    #: route name -> rules breaking some objects of its 200 responses (see corrupt.py):
+    #: [{"rate": 0.05, "set": {"flags": "x"}, "drop": ["id"]}, ...]
+    corrupt: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: channels that now answer 404 Unknown Channel (deleted mid-run)
     vanished_channels: set[str] = field(default_factory=set)
     #: the next N `GET /guilds/{id}` answer 404 Unknown Guild although the bot is in the
@@ -220,6 +227,7 @@ class Emulator:
 
         if self._server is None:
             self._server = serve(self, self.port)
+            LIVE.add(self)
         return self
 
     def stop(self) -> None:
@@ -247,6 +255,13 @@ class Emulator:
     def api_url(self) -> str:
         """`http://127.0.0.1:<port>/api/v10`: what the tap's `api_url` should be."""
         return self.base_url + API_PREFIXES[0]
+
+    def secrets(self) -> set[str]:
+        """Every credential this emulator knows: the bot token, client secrets, and all
+        refresh and access tokens it ever issued. None may appear in the tap's output."""
+        with self.oauth.lock:
+            issued = set(self.oauth.issued)
+        return {self.bot_token, *self.settings.oauth_clients.values(), *issued}
 
     # request log ----------------------------------------------------------------------
 
@@ -527,6 +542,9 @@ class Emulator:
             status, body = self.api.handler(route)(ApiRequest(route, params, query, principal))
         except ApiError as exc:
             status, body = exc.status, exc.body
+        rules = self.settings.corrupt.get(route.name) if status == 200 else None
+        if rules:
+            body = corrupt_body(body, route.name, rules, self.settings.fault_seed)
         return json_response(status, body, limit_headers)
 
     def _authenticate(self, header: str | None, route: Route) -> Principal | None:

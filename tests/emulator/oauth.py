@@ -79,6 +79,8 @@ class OAuthStore:
         self.authorizations: list[Authorization] = []
         self.refresh_tokens: dict[str, Authorization] = {}
         self.access_tokens: dict[str, AccessGrant] = {}
+        #: every refresh and access token ever issued (secret scans of the tap's output)
+        self.issued: set[str] = set()
 
     # issuing --------------------------------------------------------------------------
 
@@ -129,6 +131,7 @@ class OAuthStore:
         if auth.refresh_token is not None:
             self.refresh_tokens.pop(auth.refresh_token, None)
         token = secrets.token_urlsafe(22)
+        self.issued.add(token)
         auth.refresh_token = token
         self.refresh_tokens[token] = auth
         return token
@@ -136,6 +139,7 @@ class OAuthStore:
     def _new_access(self, auth: Authorization) -> AccessGrant:
         """A fresh access token valid for `access_token_ttl` seconds (lock held)."""
         token = secrets.token_urlsafe(22)
+        self.issued.add(token)
         grant = AccessGrant(token, auth, time.time() + self.emu.settings.access_token_ttl)
         self.access_tokens[token] = grant
         auth.access_tokens.add(token)

@@ -1,0 +1,114 @@
+"""The per-record schema check: what it repairs, what it refuses, and that it is cheap."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+
+from tap_discord import schemas
+from tap_discord.recordcheck import MalformedRecordError, RecordCheck
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": ["string"]},
+        "count": {"type": ["integer", "null"]},
+        "flag": {"type": ["boolean"]},
+        "note": {"type": ["string"]},
+        "anything": {},
+        "guild_id": {"type": ["string"], "description": "Added by the tap: the guild."},
+    },
+    "required": ["id", "flag", "guild_id"],
+}
+
+
+@pytest.fixture
+def check(caplog) -> RecordCheck:
+    caplog.set_level(logging.WARNING)
+    return RecordCheck("things", SCHEMA, ("id",), logging.getLogger("test.recordcheck"))
+
+
+def test_a_valid_record_is_untouched(check, caplog) -> None:
+    row = {"id": "1", "count": 3, "flag": True, "note": "n", "anything": [1, {"a": None}]}
+    assert check.check(dict(row), "/things") == row
+    assert not caplog.records
+
+
+def test_wrong_types_become_null_or_absent_with_one_warning_per_field(check, caplog) -> None:
+    first = check.check({"id": "1", "count": "3", "flag": False, "note": 5}, "/things")
+    assert first == {"id": "1", "count": None, "flag": False}
+    second = check.check({"id": "2", "count": True, "flag": True}, "/things")
+    assert second["count"] is None, "a boolean is not an integer"
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2 and all("'1'" in line and "/things" in line for line in lines)
+
+
+def test_unknown_fields_are_kept_with_one_warning(check, caplog) -> None:
+    for number in range(3):
+        row = check.check({"id": str(number), "flag": True, "shiny": number}, "/things")
+        assert row["shiny"] == number
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "shiny" in line and "things" in line
+
+
+@pytest.mark.parametrize(
+    ("row", "named"),
+    [
+        ({"flag": True}, "without an id"),
+        ({"id": 7, "flag": True}, "id is 7 (int)"),
+        ({"id": "", "flag": True}, "id is ''"),
+        ({"id": "1", "flag": "yes"}, "flag is 'yes' (str)"),
+        ({"id": "1"}, "flag is missing"),
+        (["not", "an", "object"], "is a list"),
+    ],
+)
+def test_a_record_that_cannot_be_valid_is_one_error_naming_it(check, row, named) -> None:
+    with pytest.raises(MalformedRecordError) as caught:
+        check.check(row, "/channels/5/things")
+    message = str(caught.value)
+    assert named in message and "things:" in message and "/channels/5/things" in message
+    assert "\n" not in message
+
+
+def test_fields_the_tap_adds_are_not_required_from_discord(check) -> None:
+    assert check.check({"id": "1", "flag": True}, "/things") == {"id": "1", "flag": True}
+
+
+def test_the_check_costs_microseconds_per_message() -> None:
+    # Throughput goal ~25k records/s (40 us each): the check must stay a small part of it.
+    check = RecordCheck("messages", schemas.MESSAGES_SCHEMA, ("id",), logging.getLogger())
+    message = {
+        "id": "1245678901234567890",
+        "channel_id": "81384788765712385",
+        "author": {"id": "1", "username": "u"},
+        "content": "hello",
+        "timestamp": "2024-01-01T00:00:00+00:00",
+        "edited_timestamp": None,
+        "tts": False,
+        "mention_everyone": False,
+        "mentions": [],
+        "mention_roles": [],
+        "attachments": [],
+        "embeds": [],
+        "pinned": False,
+        "type": 0,
+        "flags": 0,
+        "components": [],
+    }
+    text = json.dumps(message)
+    rounds = 20_000
+    started = time.perf_counter()
+    for _ in range(rounds):
+        check.check(message, "/channels/1/messages")
+    checking = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(rounds):
+        json.loads(text)
+    parsing = time.perf_counter() - started
+    # Relative, so a busy CI machine slows both: checking costs less than parsing JSON.
+    assert checking < parsing, (
+        f"check {checking / rounds * 1e6:.1f} us, parse {parsing / rounds * 1e6:.1f} us"
+    )
