@@ -162,11 +162,6 @@ def test_bad_input_table_covers_every_kind() -> None:
     assert len(CASES) >= 15
 
 
-@pytest.mark.xfail(
-    reason="auth.py (being split on branch authsplit) refreshes before checking that the "
-    "token store can be written, so the rotated refresh token is lost",
-    strict=True,
-)
 def test_unwritable_token_store_does_not_spend_the_refresh_token(emu, tmp_path) -> None:
     config = unwritable_store(Env(emu, str(tmp_path)))
     run_tap(config, timeout=60)

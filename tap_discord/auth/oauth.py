@@ -273,6 +273,7 @@ class DiscordOAuth2(requests.auth.AuthBase):
         if self._fatal is not None:
             raise type(self._fatal)(str(self._fatal))
         with self.store.locked():
+            self.store.check_writable()
             stored = self.store.find(self.chain_key)
             current = self._token or self._configured()
             if stored is not None and stored.updated_at >= current.updated_at:

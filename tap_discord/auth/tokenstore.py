@@ -246,6 +246,31 @@ class TokenStore:
             raise
         _fsync_dir(self.path.parent)
 
+    def check_writable(self) -> None:
+        """Fail before a refresh, not after it.
+
+        Discord retires the old refresh token the moment it issues a new one, so a store
+        that cannot take the new one would lose both.
+        """
+        problem: str | None = None
+        if self.path.exists() and not self.path.is_file():
+            problem = "it is not a regular file"
+        else:
+            try:
+                self._ensure_dir()
+                fd, probe = tempfile.mkstemp(
+                    prefix=f".{self.path.name}.", suffix=".tmp", dir=str(self.path.parent)
+                )
+                os.close(fd)
+                os.unlink(probe)
+            except OSError as exc:
+                problem = exc.strerror or type(exc).__name__
+        if problem is not None:
+            raise ConfigError(
+                f"token_store_path: cannot save tokens to {self.path} ({problem}); point "
+                "token_store_path at a writable file that survives between runs"
+            )
+
     def _load_for_save(self) -> list[StoredToken]:
         """Current chains, refusing to clobber another client's file."""
         chains = self.load()
