@@ -33,7 +33,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import requests
 
@@ -42,6 +42,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `tests.emulator` importab
     sys.path.insert(0, str(ROOT))
 
 from tests.emulator import Emulator, WorldSpec  # noqa: E402
+from tests.emulator.launch import ready_url  # noqa: E402
 
 TOKEN = "bench-bulk-bot-token"
 CHANNELS = 10
@@ -71,7 +72,7 @@ class EmulatorProcess:
     def __init__(self, messages: int) -> None:
         command = [sys.executable, str(Path(__file__).resolve()), "serve", str(messages)]
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        self.api_url = _ready_line(self.process)
+        self.api_url = ready_url(self.process, READY_TIMEOUT)
 
     def __enter__(self) -> EmulatorProcess:
         return self
@@ -83,25 +84,6 @@ class EmulatorProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-
-
-def _ready_line(process: subprocess.Popen[str]) -> str:
-    found: list[str] = []
-
-    def read(stdout: IO[str]) -> None:
-        for line in stdout:
-            if line.startswith("EMULATOR_READY "):
-                found.append(line.split(maxsplit=1)[1].strip())
-                return
-
-    assert process.stdout is not None
-    reader = threading.Thread(target=read, args=(process.stdout,), daemon=True)
-    reader.start()
-    reader.join(READY_TIMEOUT)
-    if not found:
-        process.kill()
-        raise RuntimeError("the emulator did not print EMULATOR_READY")
-    return found[0]
 
 
 @dataclass

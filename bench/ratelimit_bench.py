@@ -31,13 +31,14 @@ import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `tests.emulator` importable
     sys.path.insert(0, str(ROOT))
 
 from tests.emulator import Emulator, WorldSpec  # noqa: E402
+from tests.emulator.launch import ready_url  # noqa: E402
 from tests.emulator.routes import ROUTES  # noqa: E402
 
 TOKEN = "bench-ratelimit-bot-token"
@@ -147,28 +148,8 @@ def start_emulator(channels: int, messages: int, time_scale: float, tmp: Path) -
         f"--log={log_path}",
     ]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    api_url = _ready_line(process)
+    api_url = ready_url(process, READY_TIMEOUT)
     return EmulatorProcess(process, api_url, log_path)
-
-
-def _ready_line(process: subprocess.Popen[str]) -> str:
-    """The URL from `EMULATOR_READY <url>`, or an error if the process dies or hangs."""
-    found: list[str] = []
-
-    def read(stdout: IO[str]) -> None:
-        for line in stdout:
-            if line.startswith("EMULATOR_READY "):
-                found.append(line.split(maxsplit=1)[1].strip())
-                return
-
-    assert process.stdout is not None
-    reader = threading.Thread(target=read, args=(process.stdout,), daemon=True)
-    reader.start()
-    reader.join(READY_TIMEOUT)
-    if not found:
-        process.kill()
-        raise RuntimeError("the emulator did not print EMULATOR_READY")
-    return found[0]
 
 
 # The tap -----------------------------------------------------------------------------
