@@ -47,12 +47,24 @@ class ChannelsStream(GuildChildStream):
         yield from copy.deepcopy(self.guild_channels(guild_id))
 
     def guild_channels(self, guild_id: str) -> list[dict[str, t.Any]]:
-        """The guild's channels, ordered by id, read at most once per run."""
+        """The guild's channels, ordered by id, read at most once per run.
+
+        A guild whose list Discord refuses is skipped with one warning (no channels).
+        """
+        try:
+            return self.read_guild_channels(guild_id)
+        except ResourceSkippedError as exc:
+            self.warn_skipped(exc, {"guild_id": guild_id})
+            self.discord_tap.cache[("channels", guild_id)] = []
+            return []
+
+    def read_guild_channels(self, guild_id: str) -> list[dict[str, t.Any]]:
+        """The cached list, or read it; raises ResourceSkippedError if Discord refuses."""
         key = ("channels", guild_id)
         if key not in self.discord_tap.cache:
-            records = super().get_records({"guild_id": guild_id})
+            records = self.request_records({"guild_id": guild_id})
             self.discord_tap.cache[key] = sorted(records, key=by_id)
-        return self.discord_tap.cache[key]
+        return t.cast("list[dict[str, t.Any]]", self.discord_tap.cache[key])
 
 
 class ThreadsStream(GuildChildStream):

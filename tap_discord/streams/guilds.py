@@ -9,13 +9,14 @@ from singer_sdk.exceptions import RetriableAPIError
 from tap_discord import schemas
 from tap_discord.client import DiscordStream
 from tap_discord.errors import ConfigError, ResourceSkippedError
-from tap_discord.snowflake import snowflake_int
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
     import requests
     from singer_sdk.helpers.types import Context, Record
+
+    from tap_discord.streams.channels import ChannelsStream
 
 UNKNOWN_GUILD = 10004
 
@@ -90,16 +91,12 @@ class GuildsStream(DiscordStream):
             raise
 
     def channels_readable(self, guild_id: str) -> bool:
-        """Whether the guild's channel list can be read; keeps it for the channels stream."""
-        key = ("channels", guild_id)
-        if key in self.discord_tap.cache:
-            return True
-        lister = t.cast("DiscordStream", self.discord_tap.streams["channels"])
+        """Whether the guild's channel list can be read (the channels stream keeps it)."""
+        lister = t.cast("ChannelsStream", self.discord_tap.streams["channels"])
         try:
-            channels = list(lister.request_records({"guild_id": guild_id}))
+            lister.read_guild_channels(guild_id)
         except ResourceSkippedError:
             return False
-        self.discord_tap.cache[key] = sorted(channels, key=lambda item: snowflake_int(item["id"]))
         return True
 
     def get_child_context(self, record: Record, context: Context | None) -> dict[str, str]:
