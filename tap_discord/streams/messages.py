@@ -37,7 +37,7 @@ from tap_discord.content_intent import MessageContentCheck
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.prefetch import DRAINED_LANE_PAGES, Prefetcher
 from tap_discord.responses import MalformedResponseError, response_json
-from tap_discord.snowflake import lookback_cursor, max_snowflake
+from tap_discord.snowflake import is_snowflake, lookback_cursor, max_snowflake
 from tap_discord.streams.channels import ChannelsStream, ThreadsStream, by_id
 from tap_discord.streams.guilds import GuildChildStream
 
@@ -322,7 +322,7 @@ def page_ids(response: requests.Response) -> list[int]:
             raise MalformedResponseError(msg, response=response) from None
         # A message without a usable id is not paged on; the record check stops the run
         # naming it when the page is emitted.
-        ids = [int(m["id"]) for m in body if isinstance(m.get("id"), str) and m["id"].isdigit()]
+        ids = [int(m["id"]) for m in body if is_snowflake(m.get("id"))]
     setattr(response, _IDS_ATTR, ids)
     return ids
 
