@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `tests.emulator` importable
     sys.path.insert(0, str(ROOT))
 
+from bench.taprun import run_tap_process  # noqa: E402
 from tests.emulator import Emulator, WorldSpec  # noqa: E402
 from tests.emulator.launch import ready_url  # noqa: E402
 
@@ -104,24 +105,10 @@ def run_tap(api_url: str, tmp: Path, extra: dict[str, Any]) -> TapFigures:
     """The tap as Meltano runs it; stdout to a file counted after the clock stops."""
     config = {"bot_token": TOKEN, "api_url": api_url, "max_requests_per_second": 100_000}
     config.update(extra)
-    config_path = tmp / "config.json"
-    config_path.write_text(json.dumps(config), encoding="utf-8")
-    out_path, err_path = tmp / "tap.out", tmp / "tap.err"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_DISCORD_")}
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        started = time.monotonic()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tap_discord", "--config", str(config_path)],
-            cwd=ROOT,
-            stdout=out,
-            stderr=err,
-            env=env,
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.monotonic() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        sys.stderr.write(err_path.read_text(encoding="utf-8")[-3000:])
+    tap = run_tap_process(config, tmp)
+    if tap.returncode != 0:
+        sys.stderr.write(tap.stderr_path.read_text(encoding="utf-8")[-3000:])
+    out_path, wall, usage = tap.stdout_path, tap.wall_seconds, tap.usage
     records = count_records(out_path)
     return TapFigures(
         messages=0,
@@ -131,7 +118,7 @@ def run_tap(api_url: str, tmp: Path, extra: dict[str, Any]) -> TapFigures:
         peak_rss_mb=round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
         cpu_seconds=round(usage.ru_utime + usage.ru_stime, 2),
         output_mb=round(out_path.stat().st_size / 1e6, 1),
-        exit_code=process.returncode,
+        exit_code=tap.returncode,
     )
 
 

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -37,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `tests.emulator` importable
     sys.path.insert(0, str(ROOT))
 
+from bench.taprun import TapProcess, run_tap_process  # noqa: E402
 from tests.emulator import Emulator, WorldSpec  # noqa: E402
 from tests.emulator.launch import ready_url  # noqa: E402
 from tests.emulator.routes import ROUTES  # noqa: E402
@@ -155,17 +154,7 @@ def start_emulator(channels: int, messages: int, time_scale: float, tmp: Path) -
 # The tap -----------------------------------------------------------------------------
 
 
-@dataclass
-class TapResult:
-    """Exit code and wall time of one tap run; where its output went."""
-
-    returncode: int
-    wall_seconds: float
-    stdout_path: Path
-    stderr_path: Path
-
-
-def run_tap(api_url: str, time_scale: float, max_workers: int | None, tmp: Path) -> TapResult:
+def run_tap(api_url: str, time_scale: float, max_workers: int | None, tmp: Path) -> TapProcess:
     """`python -m tap_discord --config ...` with default settings but the API URL."""
     config: dict[str, Any] = {
         "bot_token": TOKEN,
@@ -174,21 +163,7 @@ def run_tap(api_url: str, time_scale: float, max_workers: int | None, tmp: Path)
     }
     if max_workers is not None:
         config["max_workers"] = max_workers
-    config_path = tmp / "config.json"
-    config_path.write_text(json.dumps(config), encoding="utf-8")
-    stdout_path, stderr_path = tmp / "tap.out", tmp / "tap.err"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_DISCORD_")}
-    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-        started = time.monotonic()
-        returncode = subprocess.call(
-            [sys.executable, "-m", "tap_discord", "--config", str(config_path)],
-            cwd=ROOT,
-            stdout=out,
-            stderr=err,
-            env=env,
-        )
-        wall = time.monotonic() - started
-    return TapResult(returncode, wall, stdout_path, stderr_path)
+    return run_tap_process(config, tmp)
 
 
 @dataclass
@@ -296,7 +271,7 @@ class Report:
 
 def build_report(
     args: argparse.Namespace,
-    tap: TapResult,
+    tap: TapProcess,
     log: list[dict[str, Any]],
     stats: dict[str, Any],
     truth: dict[str, Any],
