@@ -12,6 +12,7 @@ import requests
 
 from tap_discord.auth.oauth import DiscordOAuth2
 from tap_discord.auth.settings import request_timeout
+from tap_discord.content_intent import MESSAGE_CONTENT_FLAGS
 from tap_discord.errors import AuthenticationError, RequestFailedError
 
 if t.TYPE_CHECKING:
@@ -97,7 +98,7 @@ def _bot_report(tap: TapDiscord) -> list[str]:
         f"Application: {_describe_app(app)}",
         "Privileged intents: " + "; ".join(intents),
     ]
-    if not flags & ((1 << 18) | (1 << 19)):
+    if not flags & MESSAGE_CONTENT_FLAGS:
         lines.append("Without Message Content, message text, embeds and attachments are empty.")
     if not flags & ((1 << 14) | (1 << 15)):
         lines.append("Without Server Members, the members stream is skipped.")
