@@ -31,6 +31,7 @@ from tap_discord.errors import (
 from tap_discord.prefetch import Page
 from tap_discord.recordcheck import RecordCheck
 from tap_discord.responses import error_code, response_json
+from tap_discord.session import DiscordSession
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable, Iterator
@@ -111,6 +112,8 @@ class DiscordStream(RESTStream[t.Any]):
     @property
     def requests_session(self) -> requests.Session:
         """The stream's session, with the tap's rate-limited adapter mounted once."""
+        if not isinstance(self._requests_session, DiscordSession):
+            self._requests_session = DiscordSession()  # proxies looked up once
         session = super().requests_session
         self.discord_tap.mount_rate_limiter(session)
         return session
@@ -264,7 +267,7 @@ class DiscordStream(RESTStream[t.Any]):
 
         It carries the tap's shared rate limiter, like the stream's own session.
         """
-        session = requests.Session()
+        session = DiscordSession()
         self.discord_tap.mount_rate_limiter(session)
         return session
 

@@ -1,37 +1,50 @@
-"""Singer output: the SDK's bytes, written faster.
+r"""Singer output: the SDK's bytes, written faster.
 
 Why: the SDK's writer builds a new `simplejson` encoder for every message and flushes
-stdout after each one; at a few thousand records per second that is a large share of
-the tap's CPU. This writer produces the same bytes:
+stdout after each one; at tens of thousands of records per second that is most of the
+tap's CPU, and each flush is a system call that hands the GIL to the prefetch threads
+and waits to get it back. This writer produces the same bytes:
 
-* RECORD messages are encoded by the standard library's C encoder, set up like the
-  SDK's `simplejson.dumps` call (compact separators, `ensure_ascii`, the same float
-  `repr`, the same escapes), so every line is byte-identical. Anything it would encode
-  differently (Decimal, datetime, NaN or infinity, which simplejson writes as null)
-  makes it raise, and that message goes through the SDK's own serializer instead.
-* STATE messages likewise (the SDK's serializer deep-copies the whole state for each
-  one, about every 100 records); other messages (SCHEMA, ...) always go through the
-  SDK's serializer.
-* stdout is flushed after every message but RECORD (stdout's own buffer then sends
-  records in blocks of a few KB rather than one system call each, and each call
-  releases the GIL, which busy worker threads then hold). A STATE therefore never
-  reaches the target before the records it covers, and records still in the buffer
-  are never claimed by a STATE the target has seen, so a killed run still resumes
-  from its last STATE without a loss. Each message is still one `write` call, as in
-  the SDK, so a SIGTERM (whose handler writes a last STATE) finds the output as the
-  SDK's writer would leave it. (A batching writer repeated its batch when the signal
-  came between its write and its bookkeeping.)
+* RECORD messages whose record is a `FloatFreeRecord` (a message as parsed from
+  Discord's JSON, known to hold no float) are encoded by msgspec, then every non-ASCII
+  character and DEL is escaped as `\uXXXX` (surrogate pairs above the BMP), as the
+  SDK's `ensure_ascii` does. msgspec writes some floats differently from the SDK
+  (`1e16`, not `1e+16`), hence the float-free condition.
+* Other RECORD and STATE messages are encoded by the standard library's C encoder,
+  set up like the SDK's `simplejson.dumps` call (compact separators, `ensure_ascii`,
+  the same float `repr`, the same escapes). Anything either encoder would write
+  differently (Decimal, datetime, NaN or infinity, which simplejson writes as null; a
+  lone surrogate) makes it raise, and that message goes through the SDK's serializer.
+* Other messages (SCHEMA, ...) always go through the SDK's serializer.
 
-`tests/test_record_path.py` compares both writers byte for byte on the emulator's
-world, non-ASCII, control characters and the fallbacks included.
+When stdout is the process's own (`sys.__stdout__`, as when Meltano runs the tap),
+lines are collected and written in blocks of about 1 MB: a block is written when it is
+full, at any message but RECORD and STATE, at a STATE when the last write is more than
+`FLUSH_SECONDS` old, and at interpreter exit (`atexit`; after an error or the SDK's
+SIGTERM STATE too). Output order never changes, so a target never sees a STATE before
+the records it covers; a killed run loses a suffix of its output, which the last STATE
+the target saw does not claim, so a rerun from it loses nothing. SIGTERM and SIGINT are
+held back while a block is written: the SDK's handler writes a last STATE and exits, and
+must not run between taking a block and writing it. When stdout is replaced (tests that
+capture it), each line is written at once, and flushed unless it is a RECORD.
+
+`tests/test_record_path.py` compares this writer with the SDK's byte for byte on the
+emulator's world, non-ASCII, control characters, floats and the fallbacks included.
 """
 
 from __future__ import annotations
 
+import atexit
+import codecs
+import contextlib
 import json
+import signal
 import sys
+import time
 import typing as t
+import weakref
 
+import msgspec
 from singer_sdk.singerlib.encoding.simple import (
     RecordMessage,
     SimpleSingerWriter,
@@ -39,7 +52,16 @@ from singer_sdk.singerlib.encoding.simple import (
 )
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from singer_sdk.singerlib.encoding.simple import Message
+
+#: Bytes collected before a block is written.
+BLOCK_BYTES = 1 << 20
+#: A STATE is written at once when the last block is older than this (liveness).
+FLUSH_SECONDS = 0.5
+_HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+_ESCAPES = "tap_discord.json_ascii"
 
 _encode = json.JSONEncoder(
     ensure_ascii=True,
@@ -47,38 +69,142 @@ _encode = json.JSONEncoder(
     allow_nan=False,  # simplejson's ignore_nan writes null: let the SDK do it
     check_circular=False,
 ).encode
+_encode_plain = msgspec.json.Encoder().encode
+
+
+class FloatFreeRecord(dict):
+    """A record of JSON strings, integers, booleans, nulls, lists and objects: no float.
+
+    Only code that parsed the record itself and saw no float may make one (the messages
+    stream's page decoder); the writer then encodes it with msgspec.
+    """
+
+
+def _json_ascii_escapes(exc: UnicodeError) -> tuple[str, int]:
+    """`ensure_ascii` escapes for a run of non-ASCII characters (a codec error handler)."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    escaped = []
+    for char in exc.object[exc.start : exc.end]:
+        code = ord(char)
+        if code > 0xFFFF:
+            code -= 0x10000
+            escaped.append(f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}")
+        else:
+            escaped.append(f"\\u{code:04x}")
+    return "".join(escaped), exc.end
+
+
+codecs.register_error(_ESCAPES, _json_ascii_escapes)
 
 
 class FastSingerWriter(SimpleSingerWriter):
-    """The SDK's Singer writer with a fast RECORD and STATE path; no flush per RECORD."""
+    """The SDK's Singer writer with fast RECORD and STATE encoding, writing in blocks."""
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """An empty block; registered to be written out at interpreter exit."""
+        super().__init__(*args, **kwargs)
+        self._block: list[bytes] = []
+        self._block_bytes = 0
+        self._written_at = time.monotonic()
+        _LIVE_WRITERS.add(self)
 
     def serialize_message(self, message: Message) -> str:
-        """RECORD and STATE by the C encoder when it yields the SDK's bytes; else as the SDK."""
+        """One line, as the SDK's `serialize_message` returns it."""
+        return self.message_bytes(message).decode("utf-8")
+
+    def message_bytes(self, message: Message) -> bytes:
+        """RECORD and STATE by a fast encoder when it yields the SDK's bytes; else as the SDK."""
         try:
             if isinstance(message, RecordMessage):
                 return record_line(message)
             if isinstance(message, StateMessage):
-                return _encode({"type": "STATE", "value": message.value})
-        except (TypeError, ValueError):
-            pass  # a type only the SDK's serializer writes as it does
-        return super().serialize_message(message)
+                return _encode({"type": "STATE", "value": message.value}).encode("ascii")
+        except (TypeError, ValueError, OverflowError):
+            pass  # a value only the SDK's serializer writes as it does
+        return super().serialize_message(message).encode("utf-8")
 
     def write_message(self, message: Message) -> None:
-        """Write one line; flush unless it is a RECORD (the next other message flushes it)."""
-        sys.stdout.write(self.format_message(message) + "\n")
-        if not isinstance(message, RecordMessage):
-            sys.stdout.flush()
+        """Add one line to the block and write the block when it is due (see above)."""
+        line = self.message_bytes(message) + b"\n"
+        if sys.stdout is not sys.__stdout__:  # captured: no exit hook will write a block
+            self.flush()
+            sys.stdout.write(line.decode("utf-8"))
+            if not isinstance(message, RecordMessage):
+                sys.stdout.flush()
+            return
+        self._block.append(line)
+        self._block_bytes += len(line)
+        if self._block_bytes >= BLOCK_BYTES or self._due(message):
+            self.flush()
+
+    def _due(self, message: Message) -> bool:
+        """Any message but a RECORD is written at once; a STATE only now and then."""
+        if isinstance(message, RecordMessage):
+            return False
+        if isinstance(message, StateMessage):
+            return time.monotonic() - self._written_at >= FLUSH_SECONDS
+        return True
+
+    def flush(self) -> None:
+        """Write the block to stdout and flush it, with SIGTERM and SIGINT held back."""
+        if not self._block:
+            return
+        with _signals_held():
+            block, self._block, self._block_bytes = self._block, [], 0
+            data = b"".join(block)
+            out = sys.stdout
+            binary = getattr(out, "buffer", None)
+            if binary is None:  # a text stream, as in tests that capture stdout
+                out.write(data.decode("utf-8"))
+            else:
+                out.flush()
+                binary.write(data)
+            out.flush()
+            self._written_at = time.monotonic()
 
 
-def record_line(message: RecordMessage) -> str:
+_LIVE_WRITERS: weakref.WeakSet[FastSingerWriter] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """Write what is left when the process exits (after the SDK's SIGTERM STATE too)."""
+    for writer in list(_LIVE_WRITERS):
+        with contextlib.suppress(Exception):  # stdout closed: nothing can be written
+            writer.flush()
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back (main thread only) for the duration."""
+    held = hasattr(signal, "pthread_sigmask")
+    if held:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        if held:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def record_line(message: RecordMessage) -> bytes:
     """A RECORD message as the SDK writes it: same keys, order and encoding.
 
-    Raises TypeError or ValueError for values the standard encoder cannot write the
-    SDK's way (Decimal, datetime, NaN, infinity).
+    Raises TypeError, ValueError or OverflowError for values the fast encoders cannot
+    write the SDK's way (Decimal, datetime, NaN, infinity, a lone surrogate).
     """
     line: dict[str, t.Any] = {"type": "RECORD", "stream": message.stream, "record": message.record}
     if message.version is not None:
         line["version"] = message.version
     if message.time_extracted is not None:
         line["time_extracted"] = message.time_extracted.isoformat(sep="T")
-    return _encode(line)
+    if type(message.record) is not FloatFreeRecord:
+        return _encode(line).encode("ascii")
+    try:
+        data = _encode_plain(line)
+    except UnicodeEncodeError as exc:  # a lone surrogate: msgspec cannot write it
+        raise ValueError(str(exc)) from None
+    if not data.isascii():
+        data = data.decode("utf-8").encode("ascii", _ESCAPES)
+    return data.replace(b"\x7f", b"\\u007f")
