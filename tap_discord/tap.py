@@ -46,7 +46,7 @@ from tap_discord.snowflake import (
     parse_duration,
     parse_start_date,
 )
-from tap_discord.writer import FastSingerWriter
+from tap_discord.writer import FastSingerWriter, JsonStateWriter
 
 if t.TYPE_CHECKING:
     import requests
@@ -202,6 +202,7 @@ class TapDiscord(Tap):
     def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
         """Validate the settings JSON Schema cannot express, before any request."""
         super().__init__(*args, validate_config=validate_config, **kwargs)
+        self._state_writer = JsonStateWriter(self.message_writer)  # no deep copy per STATE
         self.cache: dict[tuple[str, str], list[dict[str, t.Any]]] = {}
         self.unreadable_channels: set[str] = set()
         if validate_config:

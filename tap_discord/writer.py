@@ -45,6 +45,7 @@ import typing as t
 import weakref
 
 import msgspec
+from singer_sdk.helpers._state import StateWriter
 from singer_sdk.singerlib.encoding.simple import (
     RecordMessage,
     SimpleSingerWriter,
@@ -54,6 +55,7 @@ from singer_sdk.singerlib.encoding.simple import (
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from singer_sdk.helpers.types import TapState
     from singer_sdk.singerlib.encoding.simple import Message
 
 #: Bytes collected before a block is written.
@@ -81,18 +83,37 @@ class FloatFreeRecord(dict):
 
 
 def _json_ascii_escapes(exc: UnicodeError) -> tuple[str, int]:
-    """`ensure_ascii` escapes for a run of non-ASCII characters (a codec error handler)."""
+    """`ensure_ascii` escapes for a run of non-ASCII characters (a codec error handler).
+
+    The same few runs (names, emoji) recur in record after record: each is escaped once.
+    """
     if not isinstance(exc, UnicodeEncodeError):
         raise exc
+    run = exc.object[exc.start : exc.end]
+    escaped = _ESCAPED_RUNS.get(run)
+    if escaped is None:
+        if len(_ESCAPED_RUNS) >= ESCAPED_RUNS_KEPT:
+            _ESCAPED_RUNS.clear()
+        escaped = _ESCAPED_RUNS[run] = _escaped(run)
+    return escaped, exc.end
+
+
+#: How many distinct non-ASCII runs `_json_ascii_escapes` remembers.
+ESCAPED_RUNS_KEPT = 4096
+_ESCAPED_RUNS: dict[str, str] = {}
+
+
+def _escaped(run: str) -> str:
+    r"""`\uXXXX` for each character of `run`, as a surrogate pair above the BMP."""
     escaped = []
-    for char in exc.object[exc.start : exc.end]:
+    for char in run:
         code = ord(char)
         if code > 0xFFFF:
             code -= 0x10000
             escaped.append(f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}")
         else:
             escaped.append(f"\\u{code:04x}")
-    return "".join(escaped), exc.end
+    return "".join(escaped)
 
 
 codecs.register_error(_ESCAPES, _json_ascii_escapes)
@@ -162,6 +183,33 @@ class FastSingerWriter(SimpleSingerWriter):
                 binary.write(data)
             out.flush()
             self._written_at = time.monotonic()
+
+
+class JsonStateWriter(StateWriter):
+    """The SDK's `StateWriter`, telling a changed state by its JSON, not by a deep copy.
+
+    Why: the SDK deep-copies the whole tap state after every STATE message to compare
+    the next one with it, about a tenth of the main thread's CPU at a STATE every 100
+    message records. The JSON of the state is as exact a record of what was written
+    (a change of key order alone writes one more, identical STATE, which is harmless).
+    """
+
+    def __init__(self, message_writer: t.Any) -> None:
+        """Nothing written yet."""
+        super().__init__(message_writer)
+        self._last_json: str | None = None
+
+    def write_state(self, state: TapState) -> None:
+        """Write a STATE message unless it is the last one written."""
+        try:
+            encoded = _encode(state)
+        except (TypeError, ValueError):  # not plain JSON: the SDK's comparison
+            self._last_json = None
+            super().write_state(state)
+            return
+        if encoded != self._last_json:
+            self._message_writer.write_message(StateMessage(value=state))
+            self._last_json = encoded
 
 
 _LIVE_WRITERS: weakref.WeakSet[FastSingerWriter] = weakref.WeakSet()
