@@ -355,6 +355,18 @@ class DiscordStream(RESTStream[t.Any]):
 
     # Records --------------------------------------------------------------------------
 
+    def generate_child_contexts(
+        self, record: dict[str, t.Any], context: Context | None
+    ) -> Iterable[Context | None]:
+        """No child context at all for a stream without child streams.
+
+        Why: the SDK builds and copies one for every record even when no stream would
+        use it (about a twentieth of a message record's CPU).
+        """
+        if not self.child_streams:
+            return ()
+        return super().generate_child_contexts(record, context)
+
     @functools.cached_property
     def _all_properties_selected(self) -> bool:
         """Whether the catalog deselects nothing of this stream (then no record changes)."""

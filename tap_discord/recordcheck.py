@@ -38,6 +38,8 @@ JSON_TYPES: dict[str, tuple[type, ...]] = {
     "null": (type(None),),
 }
 ADDED_BY_TAP = "Added by the tap"
+#: How many shapes of valid rows `RecordCheck` remembers (then it starts afresh).
+GOOD_SHAPES_KEPT = 4096
 
 
 class MalformedRecordError(UserFacingError):
@@ -74,6 +76,9 @@ class RecordCheck:
         self.keys = tuple(key for key in keys if key in from_discord)
         self._warned: set[str] = set()
         self._lock = threading.Lock()
+        # Keys and value types of rows that passed unchanged: most rows share a few
+        # shapes, and one set lookup replaces a lookup and a test per field.
+        self._good_shapes: set[tuple[t.Any, ...]] = set()
 
     def check(self, row: t.Any, where: str) -> dict[str, t.Any]:
         """The row, valid at the top level; `where` (the request path) names its source."""
@@ -83,9 +88,23 @@ class RecordCheck:
             value = row.get(key)
             if type(value) is not str or not value:
                 raise self._fatal(row, key, _described(row, key), where)
+        shape = (*row, *map(type, row.values()))
+        if shape in self._good_shapes:
+            return row
+        if self._repairs(row, where):
+            return row
+        if len(self._good_shapes) >= GOOD_SHAPES_KEPT:
+            self._good_shapes.clear()
+        self._good_shapes.add(shape)
+        return row
+
+    def _repairs(self, row: dict[str, t.Any], where: str) -> bool:
+        """Check each field of a row of a new shape; repair it; whether anything changed."""
+        repaired = False
         if not self.required <= row.keys():
             for name in sorted(self.required - row.keys()):
                 self._repair(row, name, where)
+            repaired = True
         types, known = self.types, self.known
         bad: list[str] | None = None
         for name, value in row.items():
@@ -97,7 +116,7 @@ class RecordCheck:
                 bad = [*bad, name] if bad else [name]
         for name in bad or ():
             self._repair(row, name, where)
-        return row
+        return repaired or bad is not None
 
     def _unknown_message(self, name: str, row: dict[str, t.Any], where: str) -> str:
         """The warning for a field the schema does not list."""

@@ -176,6 +176,42 @@ def test_a_fatal_error_stops_work_on_later_targets() -> None:
     assert source.fetched[2] == source.fetched[3] == 0
 
 
+class UnevenSource(FakeSource):
+    """Pages of 30 to 300 bytes, so reservations, budget and wake-ups all vary."""
+
+    def __init__(self, seed: int, delay: float) -> None:
+        super().__init__(delay)
+        self.sizes = random.Random(seed)
+
+    def fetch_pages(self, session: requests.Session, context: Any, priority: int | None = None):
+        for page in super().fetch_pages(session, context, priority):
+            with self.lock:
+                size = self.sizes.randint(30, 300)
+            yield Page(page.body.strip().ljust(size), page.response)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_no_thread_waits_forever_whatever_the_sizes_and_timing(seed: int) -> None:
+    """Each thread is woken only by news it can act on: none may miss its wake-up."""
+    chance = random.Random(seed)
+    sizes = [chance.randint(0, 8) for _ in range(40)]
+    slow_reader = seed % 2 == 0  # the main thread, or the workers, set the pace
+
+    def drain_slowly(p: Prefetcher) -> list[tuple[int, int]]:
+        got = []
+        for index in range(len(sizes)):
+            for page in p.pages(index):
+                got += [(r["target"], r["page"]) for r in records(page)]
+                if slow_reader:
+                    time.sleep(0.0005 * chance.random())
+        return got
+
+    source = UnevenSource(seed, delay=0.0 if slow_reader else 0.002)
+    with prefetcher(source, targets(*sizes), workers=8, budget=4, lane_cap=2) as p:
+        got = run_with_deadline(lambda: drain_slowly(p), seconds=30)
+    assert got == [(i, n) for i, size in enumerate(sizes) for n in range(size)]
+
+
 def test_close_stops_every_worker_and_closes_its_session() -> None:
     source = FakeSource()
     p = prefetcher(source, targets(*[10_000] * 6), workers=6, budget=12, lane_cap=4)

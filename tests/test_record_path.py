@@ -28,8 +28,10 @@ from singer_sdk.singerlib.encoding.simple import (
 )
 
 from tap_discord import schemas
+from tap_discord import writer as writer_module
+from tap_discord.streams.messages import PageDecoder
 from tap_discord.tap import TapDiscord
-from tap_discord.writer import FastSingerWriter
+from tap_discord.writer import FastSingerWriter, FloatFreeRecord, JsonStateWriter
 from tests.emulator import Emulator, WorldSpec
 from tests.tapharness import discover, run_tap, select
 
@@ -61,6 +63,7 @@ def test_every_record_and_state_line_is_the_sdks_byte_for_byte() -> None:
     assert len(messages) > 500
     assert any(not line.isascii() or "\\u" in line for line in messages), "non-ASCII covered"
     assert any("\\u0000" in line for line in messages), "the NUL message is covered"
+    assert any('"duration_secs":' in line for line in messages), "a float (voice message)"
     for line in lines:
         assert line == sdk_line(json.loads(line))
 
@@ -78,7 +81,7 @@ def test_conformance_would_change_no_message() -> None:
             record=record,
             schema=schemas.MESSAGES_SCHEMA,
             level=TypeConformanceLevel.RECURSIVE,
-            logger=None,  # type: ignore[arg-type]
+            logger=None,
         )
         assert conformed == record
 
@@ -94,7 +97,7 @@ def test_conformance_would_change_no_message() -> None:
         {"when": datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)},
     ],
 )
-def test_edge_values_are_written_as_the_sdk_writes_them(record: dict[str, Any]) -> None:
+def test_edge_values_are_written_as_the_sdks_writer_writes_them(record: dict[str, Any]) -> None:
     extracted = datetime.datetime(2026, 11, 23, 12, 0, 0, tzinfo=datetime.timezone.utc)
     for message in (
         RecordMessage(stream="s", record=record, time_extracted=extracted),
@@ -102,6 +105,42 @@ def test_edge_values_are_written_as_the_sdk_writes_them(record: dict[str, Any]) 
         StateMessage(value={"bookmarks": record}),
     ):
         assert FastSingerWriter().serialize_message(message) == SDK.serialize_message(message)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"s": 'caf\u00e9 \U0001f98a\u2764\ufe0f \u2028 \x7f\x7f \x00 \x1f "q" \\ / <&>', "n": None},
+        {"run": "\u674e\u5c0f\u9f8d" * 3, "again": "\u674e\u5c0f\u9f8d", "ascii": "plain"},
+        {"big": 10**30, "neg": -(2**63), "t": [True, False, None, [], {}]},
+        {"lone": "\ud83e", "nested": {"a": [{"b": "\U0001f680"}]}},  # msgspec refuses: SDK's
+        {"s": "\\u00e9 is not \u00e9", "k\u00e9y": "\\x41 \\U0001f98a"},
+    ],
+)
+def test_float_free_records_written_by_msgspec_are_the_sdks_bytes(record: dict[str, Any]) -> None:
+    extracted = datetime.datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=datetime.timezone.utc)
+    writer = FastSingerWriter()
+    for _ in range(2):  # the second time, the escapes come from the cache
+        for message in (
+            RecordMessage(stream="s", record=FloatFreeRecord(record), time_extracted=extracted),
+            RecordMessage(stream="s", record=FloatFreeRecord(record), version=7),
+        ):
+            assert writer.serialize_message(message) == SDK.serialize_message(message)
+
+
+def test_pages_mark_only_messages_without_a_float_for_msgspec() -> None:
+    decoder = PageDecoder()
+    page = b'[{"id":"3","n":1},{"id":"2","a":[{"duration_secs":4.480000019073486}]},{"id":"1"}]'
+    records = decoder.records(page)
+    assert [type(r) for r in records] == [FloatFreeRecord, dict, FloatFreeRecord]
+    assert records[1]["a"][0]["duration_secs"] == 4.480000019073486
+    assert [type(r) for r in decoder.records(b'[{"id":"1"},{"id":"2"}]')] == [FloatFreeRecord] * 2
+    # Out of a double's range: infinity, as `json` reads it (and the SDK writes null).
+    (huge,) = decoder.records(b'[{"id":"1","x":1e400}]')
+    assert type(huge) is dict and huge["x"] == math.inf
+    line = FastSingerWriter().serialize_message(RecordMessage(stream="s", record=huge))
+    assert line == SDK.serialize_message(RecordMessage(stream="s", record=huge))
+    assert decoder.records(b'{"message":"not a list"}') == {"message": "not a list"}
 
 
 def test_records_wait_in_the_buffer_and_every_other_message_flushes(monkeypatch) -> None:
@@ -123,6 +162,60 @@ def test_records_wait_in_the_buffer_and_every_other_message_flushes(monkeypatch)
     assert len(flushed) == 2
     lines = flushed[-1].splitlines()
     assert [json.loads(line)["type"] for line in lines] == ["SCHEMA", "RECORD", "RECORD", "STATE"]
+
+
+class RawOut(io.BytesIO):
+    """What reaches the file descriptor: one entry per write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+
+    def write(self, data: Any) -> int:
+        self.writes.append(bytes(data))
+        return super().write(data)
+
+
+def test_the_process_stdout_gets_blocks_in_order_and_the_rest_at_exit(monkeypatch) -> None:
+    raw = RawOut()
+    out = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "__stdout__", out)  # the process's own stdout: blocks
+    monkeypatch.setattr(writer_module, "BLOCK_BYTES", 300)
+    writer = FastSingerWriter()
+    record = RecordMessage(stream="s", record=FloatFreeRecord(x="y" * 40))
+    writer.write_message(SchemaMessage(stream="s", schema={}, key_properties=[]))
+    assert len(raw.writes) == 1, "a SCHEMA is written at once"
+    writer.write_message(record)
+    writer.write_message(StateMessage(value={"k": 1}))
+    assert len(raw.writes) == 1, "a STATE soon after a write waits in the block"
+    for _ in range(4):
+        writer.write_message(record)
+    assert len(raw.writes) == 2, "a full block is written"
+    writer.write_message(record)
+    monkeypatch.setattr(writer_module, "FLUSH_SECONDS", 0.0)
+    writer.write_message(StateMessage(value={"k": 2}))
+    assert len(raw.writes) == 3, "a STATE is written when the last write is old enough"
+    writer.write_message(record)
+    writer_module._flush_at_exit()
+    kinds = [json.loads(line)["type"] for line in b"".join(raw.writes).splitlines()]
+    assert kinds == ["SCHEMA", "RECORD", "STATE", *["RECORD"] * 5, "STATE", "RECORD"]
+    assert len(raw.writes) == 4
+
+
+def test_the_state_writer_skips_only_an_unchanged_state(monkeypatch) -> None:
+    written: list[Any] = []
+    writer = FastSingerWriter()
+    monkeypatch.setattr(writer, "write_message", written.append)
+    states = JsonStateWriter(writer)
+    state: dict[str, Any] = {"bookmarks": {"messages": {"channel_bookmarks": {"1": "5"}}}}
+    states.write_state(state)
+    states.write_state(state)
+    state["bookmarks"]["messages"]["channel_bookmarks"]["1"] = "6"  # changed in place
+    states.write_state(state)
+    states.write_state({"when": datetime.datetime(2026, 1, 1)})
+    states.write_state({"when": datetime.datetime(2026, 1, 1)})
+    assert len(written) == 3, "unchanged states are not repeated, changed ones are written"
 
 
 def test_a_deselected_message_property_is_still_removed() -> None:

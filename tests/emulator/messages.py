@@ -9,12 +9,14 @@ are cached by channel version, so serving a page is mostly a dictionary lookup.
 
 from __future__ import annotations
 
+import base64
 import bisect
 import contextlib
 import hashlib
 import json
 import queue
 import random
+import struct
 import threading
 import time
 from array import array
@@ -330,7 +332,30 @@ class MessageFactory:
             self._make_webhook(r, msg, pool)
         if msg["type"] in (0, 19):
             self._decorate(r, msg, pool, ms)
+        if msg["type"] == 0 and r.random() < 0.004 * rich:
+            self._make_voice_message(r, msg, ms)
         return msg
+
+    def _make_voice_message(self, r: random.Random, msg: dict[str, Any], ms: int) -> None:
+        """A voice message: no text, one audio file with a float `duration_secs` (§8.1)."""
+        att_id = make_snowflake(ms, 30, 7, int(msg["id"]) & 0xFFF)
+        path = f"attachments/{msg['channel_id']}/{att_id}/voice-message.ogg"
+        # Discord's durations are 32-bit floats widened to 64 (4.480000019073486).
+        seconds = struct.unpack("f", struct.pack("f", r.uniform(0.5, 120.0)))[0]
+        msg.update(content="", embeds=[], components=[], mentions=[], mention_roles=[])
+        msg["flags"] |= IS_VOICE_MESSAGE
+        msg["attachments"] = [
+            {
+                "id": str(att_id),
+                "filename": "voice-message.ogg",
+                "size": r.randint(4_000, 400_000),
+                "url": signed_url("https://cdn.discordapp.com/" + path, att_id, self.seed),
+                "proxy_url": signed_url("https://media.discordapp.net/" + path, att_id, self.seed),
+                "content_type": "audio/ogg",
+                "duration_secs": seconds,
+                "waveform": base64.b64encode(r.randbytes(64)).decode("ascii"),
+            }
+        ]
 
     def _rng(self, seed: int) -> random.Random:
         """A generator seeded for one message; reseeding one object is 4x cheaper than
