@@ -32,6 +32,7 @@ from tap_discord.prefetch import Page
 from tap_discord.recordcheck import RecordCheck
 from tap_discord.responses import error_code, response_json
 from tap_discord.session import DiscordSession
+from tap_discord.writer import FastSingerWriter
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable, Iterator
@@ -354,6 +355,18 @@ class DiscordStream(RESTStream[t.Any]):
         return response
 
     # Records --------------------------------------------------------------------------
+
+    def finalize_state_progress_markers(self, state: dict | None = None) -> None:
+        """The SDK's step after a top-level stream; then the output so far is written out.
+
+        The writer collects lines into blocks (`writer.py`); writing them here, at the
+        end of each stream the SDK syncs, leaves nothing unwritten when `sync_all`
+        returns, even when the tap runs inside another program.
+        """
+        super().finalize_state_progress_markers(state)
+        writer = self._tap.message_writer
+        if isinstance(writer, FastSingerWriter):
+            writer.flush()
 
     def generate_child_contexts(
         self, record: dict[str, t.Any], context: Context | None

@@ -203,6 +203,19 @@ def test_the_process_stdout_gets_blocks_in_order_and_the_rest_at_exit(monkeypatc
     assert len(raw.writes) == 4
 
 
+def test_an_in_process_sync_has_written_everything_when_it_returns(monkeypatch) -> None:
+    raw = RawOut()
+    out = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "__stdout__", out)
+    with Emulator(WorldSpec.small(), bot_token=TOKEN) as emu:
+        TapDiscord(config={"bot_token": TOKEN, "api_url": emu.api_url}).sync_all()
+        lines = b"".join(raw.writes).splitlines()
+    assert len(raw.writes) < len(lines) / 20, "written in blocks, not line by line"
+    last = json.loads(lines[-1])
+    assert last["type"] == "STATE" and "messages" in last["value"]["bookmarks"]
+
+
 def test_the_state_writer_skips_only_an_unchanged_state(monkeypatch) -> None:
     written: list[Any] = []
     writer = FastSingerWriter()
