@@ -8,6 +8,7 @@ SDK's backoff hooks.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import logging
 import typing as t
@@ -301,12 +302,17 @@ class DiscordStream(RESTStream[t.Any]):
         """
         with self.get_http_request_counter() as request_counter:
             request_counter.with_context(context)
-            for page in pages:
-                self._write_request_duration_log(
-                    endpoint=self.path, response=page.response, context=context, extra_tags=None
-                )
-                request_counter.increment()
-                yield from self.page_records(page)
+            try:
+                for page in pages:
+                    self._write_request_duration_log(
+                        endpoint=self.path, response=page.response, context=context, extra_tags=None
+                    )
+                    request_counter.increment()
+                    records = self.page_records(page)
+                    self._extracted_at = page.extracted_at
+                    yield from records
+            finally:
+                self._extracted_at = None
 
     def newest_first(self, response: requests.Response) -> bool:
         """Whether a page's records come newest first (lets `page_records` skip a sort)."""
@@ -380,6 +386,9 @@ class DiscordStream(RESTStream[t.Any]):
             return ()
         return super().generate_child_contexts(record, context)
 
+    #: When the page whose records are being written arrived (`records_of_pages`).
+    _extracted_at: datetime.datetime | None = None
+
     @functools.cached_property
     def _all_properties_selected(self) -> bool:
         """Whether the catalog deselects nothing of this stream (then no record changes)."""
@@ -393,6 +402,9 @@ class DiscordStream(RESTStream[t.Any]):
         Why: the SDK walks every nested dict of every record looking for deselected
         properties, a fifth of the CPU of a message record, even when the catalog
         deselects none. When it deselects some, the SDK's own method runs.
+
+        Records of a fetched page carry the time the page arrived as `time_extracted`
+        (the SDK takes the time each record is written, seconds later when prefetched).
         """
         if not self._all_properties_selected:
             yield from super()._generate_record_messages(record)
@@ -412,7 +424,7 @@ class DiscordStream(RESTStream[t.Any]):
                     stream=stream_map.stream_alias,
                     record=mapped_record,
                     version=self._stream_version,
-                    time_extracted=utc_now(),
+                    time_extracted=self._extracted_at or utc_now(),
                 )
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:

@@ -35,12 +35,15 @@ and metric meters are not thread-safe, so only HTTP moves to worker threads here
 from __future__ import annotations
 
 import ctypes
+import datetime
 import sys
 import threading
 import time
 import typing as t
 from collections import deque
 from dataclasses import dataclass, field
+
+from singer_sdk.helpers._util import utc_now
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterator, Sequence
@@ -75,6 +78,8 @@ class Page:
     response: requests.Response
     #: True when the worker saw the records' ids strictly decreasing (Discord's order).
     newest_first: bool = False
+    #: When the page arrived: its records' `time_extracted`.
+    extracted_at: datetime.datetime = field(default_factory=utc_now)
 
     @property
     def size(self) -> int:

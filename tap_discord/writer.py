@@ -237,6 +237,10 @@ def _signals_held() -> Iterator[None]:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+#: The last `time_extracted` written, and its text.
+_last_time: list[t.Any] = [None, ""]
+
+
 def record_line(message: RecordMessage) -> bytes:
     """A RECORD message as the SDK writes it: same keys, order and encoding.
 
@@ -246,8 +250,11 @@ def record_line(message: RecordMessage) -> bytes:
     line: dict[str, t.Any] = {"type": "RECORD", "stream": message.stream, "record": message.record}
     if message.version is not None:
         line["version"] = message.version
-    if message.time_extracted is not None:
-        line["time_extracted"] = message.time_extracted.isoformat(sep="T")
+    when = message.time_extracted
+    if when is not None:
+        if when is not _last_time[0]:  # a page's records share one: format it once
+            _last_time[:] = (when, when.isoformat(sep="T"))
+        line["time_extracted"] = _last_time[1]
     if type(message.record) is not FloatFreeRecord:
         return _encode(line).encode("ascii")
     try:

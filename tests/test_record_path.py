@@ -15,6 +15,7 @@ import io
 import json
 import math
 import sys
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -64,6 +65,9 @@ def test_every_record_and_state_line_is_the_sdks_byte_for_byte() -> None:
     assert any(not line.isascii() or "\\u" in line for line in messages), "non-ASCII covered"
     assert any("\\u0000" in line for line in messages), "the NUL message is covered"
     assert any('"duration_secs":' in line for line in messages), "a float (voice message)"
+    # A page's records carry the time the page arrived (at most 100 records per page).
+    times = Counter(json.loads(line)["time_extracted"] for line in messages)
+    assert len(times) < len(messages) / 3 and max(times.values()) <= 100
     for line in lines:
         assert line == sdk_line(json.loads(line))
 
