@@ -333,10 +333,10 @@ class MessageFactory:
         if msg["type"] in (0, 19):
             self._decorate(r, msg, pool, ms)
         if msg["type"] == 0 and r.random() < 0.004 * rich:
-            self._make_voice_message(r, msg, ms)
+            self.make_voice_message(r, msg, ms)
         return msg
 
-    def _make_voice_message(self, r: random.Random, msg: dict[str, Any], ms: int) -> None:
+    def make_voice_message(self, r: random.Random, msg: dict[str, Any], ms: int) -> None:
         """A voice message: no text, one audio file with a float `duration_secs` (§8.1)."""
         att_id = make_snowflake(ms, 30, 7, int(msg["id"]) & 0xFFF)
         path = f"attachments/{msg['channel_id']}/{att_id}/voice-message.ogg"

@@ -89,10 +89,11 @@ class World:
         for g in range(spec.guilds):
             self._build_guild(g)
         self._flag_listed_channels()
-        self._awkward_message()
+        self._awkward_messages()
 
-    def _awkward_message(self) -> None:
-        """One message whose content holds a NUL, for loaders that choke on it."""
+    def _awkward_messages(self) -> None:
+        """In the first readable text channel: a message whose content holds a NUL (for
+        loaders that choke on it), and, after it, a voice message (a float value)."""
         for channels in self.channels.values():
             for channel in channels:
                 log = self.log(channel["id"])
@@ -100,12 +101,23 @@ class World:
                     continue
                 if channel["id"] in self.no_history:
                     continue
+                plain = []
                 for mid in log.ids[7:] or log.ids:
                     msg = self.factory.message(log, mid, nested=True)
                     if msg["type"] == 0 and mid not in log.threads and "webhook_id" not in msg:
-                        msg["content"] = "NUL \u0000 inside — ünïcödé 🎉\nand a second line"
-                        log.overrides[mid] = msg
-                        return
+                        plain.append((mid, msg))
+                        if len(plain) == 2:
+                            break
+                if not plain:
+                    continue
+                mid, msg = plain[0]
+                msg["content"] = "NUL \u0000 inside — ünïcödé 🎉\nand a second line"
+                log.overrides[mid] = msg
+                if len(plain) == 2:
+                    mid, msg = plain[1]
+                    self.factory.make_voice_message(random.Random(mid), msg, snowflake_ms(mid))
+                    log.overrides[mid] = msg
+                return
 
     # public helpers -------------------------------------------------------------------
 
