@@ -278,9 +278,11 @@ class DiscordStream(RESTStream[t.Any]):
     ) -> Generator[Page, None, None]:
         """`request_records` for a worker thread: the same requests, checks and retries.
 
-        Yields whole pages, as raw bodies, and touches no SDK state, metric or writer,
+        Yields whole pages, as raw bodies, and touches no SDK state, meter or writer,
         so it may run in any thread; `records_of_pages` turns the pages into records on
-        the main thread.
+        the main thread. It logs the SDK's request-duration metric of each page (logging
+        is thread-safe), so that the main thread, which bounds an unthrottled run, does
+        not give the GIL away for a write to stderr at every page.
         """
         paginator = self.new_page_paginator(context)
         send = self.request_decorator(functools.partial(self._send_with, session))
@@ -290,23 +292,23 @@ class DiscordStream(RESTStream[t.Any]):
             while not paginator.finished:
                 prepared = self._prepare_with(session, context, paginator.current_value)
                 response = send(prepared, context)
-                yield Page(response.content, _metric_shell(response), self.newest_first(response))
+                self._write_request_duration_log(
+                    endpoint=self.path, response=response, context=context, extra_tags=None
+                )
+                yield Page(response.content, _response_shell(response), self.newest_first(response))
                 paginator.advance(response)
         finally:
             limiter.set_priority(None)
 
     def records_of_pages(self, pages: Iterable[Page], context: Context) -> Iterator[dict]:
-        """The records of pages fetched by a worker, with the request metrics of the SDK.
+        """The records of pages fetched by a worker, with the SDK's request counter.
 
-        Main thread only: the request counter and timer are SDK meters.
+        Main thread only: the request counter is an SDK meter.
         """
         with self.get_http_request_counter() as request_counter:
             request_counter.with_context(context)
             try:
                 for page in pages:
-                    self._write_request_duration_log(
-                        endpoint=self.path, response=page.response, context=context, extra_tags=None
-                    )
                     request_counter.increment()
                     records = self.page_records(page)
                     self._extracted_at = page.extracted_at
@@ -446,14 +448,13 @@ class DiscordStream(RESTStream[t.Any]):
         )
 
 
-def _metric_shell(response: requests.Response) -> requests.Response:
-    """What the request metric reads of a response (status, elapsed), without its body.
+def _response_shell(response: requests.Response) -> requests.Response:
+    """What the main thread reads of a response (status, URL), without its body.
 
     A buffered page then costs its records only, not also the raw JSON they came from.
     """
     shell = requests.Response()
     shell.status_code = response.status_code
-    shell.elapsed = response.elapsed
     shell.url = response.url
     return shell
 

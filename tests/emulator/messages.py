@@ -13,7 +13,6 @@ import base64
 import bisect
 import contextlib
 import hashlib
-import json
 import queue
 import random
 import struct
@@ -24,6 +23,8 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from tests.emulator.snowflakes import iso_from_ms, make_snowflake, snowflake_ms
 
@@ -847,9 +848,17 @@ def mix64(value: int) -> int:
 
 def dumps_str(value: Any) -> str:
     """Compact JSON text with raw UTF-8 characters."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _encode(value).decode()
 
 
 def dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON, as Discord sends it."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON, as Discord sends it.
+
+    msgspec writes what `json.dumps(value, ensure_ascii=False, separators=(",", ":"))`
+    writes (but `1e16` for `1e+16`: both valid JSON), about three times faster. The
+    emulator shares the machine with the tap in the benchmarks: its CPU per page counts.
+    """
+    return _encode(value)
+
+
+_encode = msgspec.json.Encoder().encode
