@@ -33,7 +33,6 @@ from tap_discord.prefetch import Page
 from tap_discord.recordcheck import RecordCheck
 from tap_discord.responses import error_code, response_json
 from tap_discord.session import DiscordSession
-from tap_discord.writer import FastSingerWriter
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable, Iterator
@@ -206,7 +205,11 @@ class DiscordStream(RESTStream[t.Any]):
         return float(backoff.full_jitter(value)) if value else 0.0
 
     def backoff_handler(self, details: t.Mapping[str, t.Any]) -> None:
-        """Log a retry (INFO when the wait is long enough to notice) without the request."""
+        """Log a retry (INFO when the wait is long enough to notice) without the request.
+
+        The output so far is written out first: the retry may wait a while.
+        """
+        self.discord_tap.flush_output()
         exception = details.get("exception")
         wait = float(details.get("wait") or 0.0)
         level = logging.INFO if wait >= 1.0 or not _is_rate_limited(exception) else logging.DEBUG
@@ -372,9 +375,7 @@ class DiscordStream(RESTStream[t.Any]):
         returns, even when the tap runs inside another program.
         """
         super().finalize_state_progress_markers(state)
-        writer = self._tap.message_writer
-        if isinstance(writer, FastSingerWriter):
-            writer.flush()
+        self.discord_tap.flush_output()
 
     def generate_child_contexts(
         self, record: dict[str, t.Any], context: Context | None

@@ -129,11 +129,13 @@ class Prefetcher:
         lane_cap: int,
         skippable: tuple[type[BaseException], ...] = (),
         page_estimate: int = FIRST_PAGE_ESTIMATE,
+        before_wait: t.Callable[[], None] | None = None,
     ) -> None:
         """Prepare one lane per target; `skippable` errors do not stop later targets.
 
         `budget` is in bytes of page bodies; `lane_cap` in pages; `page_estimate` is
         what a request in flight reserves until a larger page has been seen.
+        `before_wait` runs on the main thread before it waits for a page.
         """
         if workers < 1 or budget < 1 or lane_cap < 1:
             msg = "workers, budget and lane_cap must be at least 1"
@@ -147,6 +149,7 @@ class Prefetcher:
         self._budget = budget
         self._lane_cap = lane_cap
         self._skippable = skippable
+        self._before_wait = before_wait
         self._held = 0  # bytes buffered or reserved, all lanes
         self._estimate = page_estimate  # bytes a request in flight reserves
         self._next = 0  # next target a worker may claim
@@ -210,6 +213,8 @@ class Prefetcher:
     def _take(self, index: int) -> Page | None:
         """The lane's next page, None at its end; re-raise the worker's error there."""
         lane = self._lanes[index]
+        if self._before_wait is not None and not lane.pages and not lane.done:
+            self._before_wait()  # a page may arrive meanwhile: harmless
         with self._lock:
             while not lane.pages and not lane.done:
                 self._wait_for_workers()

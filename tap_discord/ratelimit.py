@@ -377,11 +377,13 @@ class RateLimiter:
         sleep: Callable[[float], None] = time.sleep,
         logger: logging.Logger | None = None,
         wall_clock: Callable[[], float] = time.time,
+        before_wait: Callable[[], None] | None = None,
     ) -> None:
         """Check the settings and start with no knowledge of any bucket.
 
         `clock` and `sleep` are injectable so tests run on a fake clock; `wall_clock`
         only converts an absolute `X-RateLimit-Reset` when `Reset-After` is missing.
+        `before_wait` runs before each sleep (the tap writes out its output then).
         """
         _require(max_requests_per_second > 0, "max_requests_per_second must be above 0")
         _require(invalid_request_limit >= 1, "invalid_request_limit must be at least 1")
@@ -393,6 +395,7 @@ class RateLimiter:
         self.max_header_wait = float(max_header_wait)
         self._clock = clock
         self._sleep = sleep
+        self._before_wait = before_wait
         self._wall_clock = wall_clock
         self._log = logger or logging.getLogger(__name__)
         self._lock = threading.Lock()
@@ -652,6 +655,8 @@ class RateLimiter:
             self._log.info("Rate limit: waiting %.1f s for %s", seconds, reason)
             waited.announced = True
         waited.add(seconds, reason)
+        if self._before_wait is not None:
+            self._before_wait()
         self._sleep(seconds)
 
     def _record_wait(self, waited: _WaitLog) -> None:

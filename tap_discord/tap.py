@@ -11,6 +11,7 @@ import io
 import ipaddress
 import re
 import sys
+import threading
 import typing as t
 from functools import cached_property
 from importlib import metadata
@@ -58,6 +59,9 @@ DEFAULT_API_URL = "https://discord.com/api/v10"
 SNOWFLAKE_ITEM = th.CustomType(
     {"type": ["string", "integer"], "pattern": r"^[0-9]{1,20}$", "minimum": 0}
 )
+
+
+MAIN_THREAD = threading.main_thread()
 
 
 def _version() -> str:
@@ -346,7 +350,18 @@ class TapDiscord(Tap):
             max_requests_per_second=float(self.config.get("max_requests_per_second", 50)),
             invalid_request_limit=int(self.config.get("invalid_request_limit", 1000)),
             logger=self.logger,
+            before_wait=self.flush_output,
         )
+
+    def flush_output(self) -> None:
+        """Write out the lines the writer holds in its block, if on the main thread.
+
+        Called before the main thread waits (for a rate limit, a page, a retry), so the
+        target gets every record and STATE before a pause, not after it.
+        """
+        writer = self.message_writer
+        if isinstance(writer, FastSingerWriter) and threading.current_thread() is MAIN_THREAD:
+            writer.flush()
 
     @cached_property
     def authenticator(self) -> requests.auth.AuthBase:

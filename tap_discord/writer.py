@@ -20,9 +20,10 @@ and waits to get it back. This writer produces the same bytes:
 When stdout is the process's own (`sys.__stdout__`, as when Meltano runs the tap),
 lines are collected and written in blocks of about 1 MB: a block is written when it is
 full, at any message but RECORD and STATE, at a STATE when the last write is more than
-`FLUSH_SECONDS` old, at the end of each stream the SDK syncs (`DiscordStream.
-finalize_state_progress_markers`), and at interpreter exit (`atexit`; after an error
-or the SDK's SIGTERM STATE too). Output order never changes, so a target never sees a STATE before
+`FLUSH_SECONDS` old, before the main thread waits (for a rate limit, a prefetched page
+or a retry: `TapDiscord.flush_output`), at the end of each stream the SDK syncs
+(`DiscordStream.finalize_state_progress_markers`), and at interpreter exit (`atexit`;
+after an error or the SDK's SIGTERM STATE too). Output order never changes, so a target never sees a STATE before
 the records it covers; a killed run loses a suffix of its output, which the last STATE
 the target saw does not claim, so a rerun from it loses nothing. SIGTERM and SIGINT are
 held back while a block is written: the SDK's handler writes a last STATE and exits, and

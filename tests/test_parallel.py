@@ -428,6 +428,30 @@ def test_kill_and_resume_loses_nothing(seed: int) -> None:
         assert all(count <= 2 for count in got.values())
 
 
+def test_records_and_state_reach_the_target_before_a_rate_limit_pause() -> None:
+    """Output is written in blocks, but not held back while the tap waits."""
+    with Emulator(paged_world(), bot_token=TOKEN) as emu:
+        # 7 pages a channel at 5 per 15 s: every channel pauses 15 s after 5 pages.
+        emu.settings.rate_limits = "real"
+        emu.settings.time_scale = 3.0
+        with tempfile.TemporaryDirectory() as tmp:
+            started = time.monotonic()
+            proc = start_tap(config(emu, max_workers=8, max_requests_per_second=50), None, tmp)
+            try:
+                lines = read_until(proc, 100)
+                assert proc.stdout is not None
+                while not lines[-1].startswith('{"type":"STATE"'):
+                    lines.append(proc.stdout.readline())
+                seen_after = time.monotonic() - started
+            finally:
+                proc.kill()
+                proc.wait(10)
+    state = json.loads(lines[-1])["value"]["bookmarks"]["messages"]
+    assert state["partitions"][0]["channel_bookmarks"]
+    # Held until the pause ended, it would come after 15 s; it comes in a second or two.
+    assert seen_after < 10, f"the first records and STATE came after {seen_after:.1f} s"
+
+
 def test_sigterm_mid_run_ends_promptly_with_a_state_that_resumes_exactly() -> None:
     # The SDK answers SIGTERM and SIGINT alike: a last STATE, then exit 0.
     with Emulator(paged_world(), bot_token=TOKEN) as emu:

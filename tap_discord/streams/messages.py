@@ -219,6 +219,7 @@ class MessagesStream(GuildChildStream):
             budget=self.discord_tap.prefetch_buffer_bytes,
             lane_cap=DRAINED_LANE_PAGES,
             skippable=(ResourceSkippedError,),
+            before_wait=self.discord_tap.flush_output,
         )
 
     def channel_bookmarks(self, context: Context | None) -> dict[str, str]:
