@@ -7,6 +7,7 @@ limit and the invalid-request budget are counted across all streams.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import ipaddress
 import re
@@ -50,6 +51,8 @@ from tap_discord.snowflake import (
 from tap_discord.writer import FastSingerWriter, JsonStateWriter
 
 if t.TYPE_CHECKING:
+    from types import FrameType
+
     import requests
 
     from tap_discord.client import DiscordStream
@@ -352,6 +355,15 @@ class TapDiscord(Tap):
             logger=self.logger,
             before_wait=self.flush_output,
         )
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """The SDK's SIGTERM/SIGINT handling (last STATE, exit 0), never inside a write."""
+        handle = functools.partial(super()._handle_termination, signum, frame)
+        writer = self.message_writer
+        if isinstance(writer, FastSingerWriter):
+            writer.run_after_flush(handle)
+        else:
+            handle()
 
     def flush_output(self) -> None:
         """Write out the lines the writer holds in its block, if on the main thread.

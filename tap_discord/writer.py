@@ -23,12 +23,13 @@ full, at any message but RECORD and STATE, at a STATE when the last write is mor
 `FLUSH_SECONDS` old, before the main thread waits (for a rate limit, a prefetched page
 or a retry: `TapDiscord.flush_output`), at the end of each stream the SDK syncs
 (`DiscordStream.finalize_state_progress_markers`), and at interpreter exit (`atexit`;
-after an error or the SDK's SIGTERM STATE too). Output order never changes, so a target never sees a STATE before
-the records it covers; a killed run loses a suffix of its output, which the last STATE
-the target saw does not claim, so a rerun from it loses nothing. SIGTERM and SIGINT are
-held back while a block is written: the SDK's handler writes a last STATE and exits, and
-must not run between taking a block and writing it. When stdout is replaced (tests that
-capture it), each line is written at once, and flushed unless it is a RECORD.
+after an error or the SDK's SIGTERM STATE too). Output order never changes, so a
+target never sees a STATE before the records it covers; a killed run loses a suffix of
+its output, which the last STATE the target saw does not claim, so a rerun from it
+loses nothing. A SIGTERM or SIGINT that comes while a block is written is handled once
+the block is out (the SDK's handler writes a last STATE and exits: `run_after_flush`).
+When stdout is replaced (tests that capture it), each line is written at once, and
+flushed unless it is a RECORD.
 
 `tests/test_record_path.py` compares this writer with the SDK's byte for byte on the
 emulator's world, non-ASCII, control characters, floats and the fallbacks included.
@@ -40,7 +41,6 @@ import atexit
 import codecs
 import contextlib
 import json
-import signal
 import sys
 import time
 import typing as t
@@ -55,8 +55,6 @@ from singer_sdk.singerlib.encoding.simple import (
 )
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from singer_sdk.helpers.types import TapState
     from singer_sdk.singerlib.encoding.simple import Message
 
@@ -64,7 +62,6 @@ if t.TYPE_CHECKING:
 BLOCK_BYTES = 1 << 20
 #: A STATE is written at once when the last block is older than this (liveness).
 FLUSH_SECONDS = 0.5
-_HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 _ESCAPES = "tap_discord.json_ascii"
 
 _encode = json.JSONEncoder(
@@ -129,6 +126,8 @@ class FastSingerWriter(SimpleSingerWriter):
         super().__init__(*args, **kwargs)
         self._block: list[bytes] = []
         self._block_bytes = 0
+        self._flushing = False
+        self._deferred: t.Callable[[], None] | None = None
         self._written_at = time.monotonic()
         _LIVE_WRITERS.add(self)
 
@@ -170,10 +169,11 @@ class FastSingerWriter(SimpleSingerWriter):
         return True
 
     def flush(self) -> None:
-        """Write the block to stdout and flush it, with SIGTERM and SIGINT held back."""
-        if not self._block:
-            return
-        with _signals_held():
+        """Write the block to stdout and flush it; then run a deferred signal handler."""
+        if self._flushing or not self._block:
+            return  # a signal handler's write, inside a flush: that flush writes it
+        self._flushing = True
+        try:
             block, self._block, self._block_bytes = self._block, [], 0
             data = b"".join(block)
             out = sys.stdout
@@ -185,6 +185,24 @@ class FastSingerWriter(SimpleSingerWriter):
                 binary.write(data)
             out.flush()
             self._written_at = time.monotonic()
+        finally:
+            self._flushing = False
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            deferred()
+
+    def run_after_flush(self, action: t.Callable[[], None]) -> None:
+        """Run `action` now, or, when called inside `flush` (a signal handler), after it.
+
+        Why: Python runs a signal handler between any two steps of the main thread. The
+        SDK's SIGTERM handler writes a last STATE and exits; run in the middle of a
+        flush, it would exit with a block taken but not written, and a STATE claiming
+        its records would reach the target from the exit hook.
+        """
+        if self._flushing:
+            self._deferred = action
+        else:
+            action()
 
 
 class JsonStateWriter(StateWriter):
@@ -223,19 +241,6 @@ def _flush_at_exit() -> None:
     for writer in list(_LIVE_WRITERS):
         with contextlib.suppress(Exception):  # stdout closed: nothing can be written
             writer.flush()
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back (main thread only) for the duration."""
-    held = hasattr(signal, "pthread_sigmask")
-    if held:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
-    try:
-        yield
-    finally:
-        if held:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 #: The last `time_extracted` written, and its text.
