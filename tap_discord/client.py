@@ -410,7 +410,9 @@ class DiscordStream(RESTStream[t.Any]):
         (the SDK takes the time each record is written, seconds later when prefetched).
         """
         if not self._all_properties_selected:
-            yield from super()._generate_record_messages(record)
+            for message in super()._generate_record_messages(record):
+                message.time_extracted = self._extracted_at or message.time_extracted
+                yield message
             return
         if self.TYPE_CONFORMANCE_LEVEL != TypeConformanceLevel.NONE:  # NONE: record as is
             record = conform_record_data_types(

@@ -30,6 +30,10 @@ class RateLimitBanError(UserFacingError):
     """Discord (Cloudflare) has temporarily banned this IP, or we stopped before it would."""
 
 
+class OutputClosedError(UserFacingError):
+    """The Singer output (stdout) cannot be written: the target stopped reading."""
+
+
 class RequestFailedError(UserFacingError):
     """A request still failed after every retry; the message names the URL path."""
 

@@ -363,6 +363,10 @@ def _number(value: object) -> float | None:
 # The limiter -------------------------------------------------------------------------
 
 
+#: Sleeps at least this long run the limiter's `before_wait` first.
+BEFORE_WAIT_MIN_SECONDS = 0.1
+
+
 class RateLimiter:
     """Discord's rate limits for every request of a run (thread-safe, one per run)."""
 
@@ -383,7 +387,8 @@ class RateLimiter:
 
         `clock` and `sleep` are injectable so tests run on a fake clock; `wall_clock`
         only converts an absolute `X-RateLimit-Reset` when `Reset-After` is missing.
-        `before_wait` runs before each sleep (the tap writes out its output then).
+        `before_wait` runs before each sleep of `BEFORE_WAIT_MIN_SECONDS` or more (the
+        tap writes out its output then; not before the short pacing sleeps).
         """
         _require(max_requests_per_second > 0, "max_requests_per_second must be above 0")
         _require(invalid_request_limit >= 1, "invalid_request_limit must be at least 1")
@@ -655,7 +660,7 @@ class RateLimiter:
             self._log.info("Rate limit: waiting %.1f s for %s", seconds, reason)
             waited.announced = True
         waited.add(seconds, reason)
-        if self._before_wait is not None:
+        if self._before_wait is not None and seconds >= BEFORE_WAIT_MIN_SECONDS:
             self._before_wait()
         self._sleep(seconds)
 

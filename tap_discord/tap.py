@@ -12,7 +12,6 @@ import io
 import ipaddress
 import re
 import sys
-import threading
 import typing as t
 from functools import cached_property
 from importlib import metadata
@@ -39,7 +38,7 @@ from tap_discord.auth import (
     offered_streams,
     unauthorized_message,
 )
-from tap_discord.errors import UserFacingError
+from tap_discord.errors import OutputClosedError, UserFacingError
 from tap_discord.preflight import parse_json_file, state_errors, unknown_selected_streams
 from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter
 from tap_discord.snowflake import (
@@ -62,9 +61,6 @@ DEFAULT_API_URL = "https://discord.com/api/v10"
 SNOWFLAKE_ITEM = th.CustomType(
     {"type": ["string", "integer"], "pattern": r"^[0-9]{1,20}$", "minimum": 0}
 )
-
-
-MAIN_THREAD = threading.main_thread()
 
 
 def _version() -> str:
@@ -366,14 +362,20 @@ class TapDiscord(Tap):
             handle()
 
     def flush_output(self) -> None:
-        """Write out the lines the writer holds in its block, if on the main thread.
+        """Write out the lines the writer holds, if called by the thread that writes them.
 
-        Called before the main thread waits (for a rate limit, a page, a retry), so the
-        target gets every record and STATE before a pause, not after it.
+        Called before that thread waits (for a rate limit, a page, a retry), so the
+        target gets every record and STATE before a pause, not after it. A failed write
+        (the target stopped reading) is fatal, never taken for a failed request.
         """
         writer = self.message_writer
-        if isinstance(writer, FastSingerWriter) and threading.current_thread() is MAIN_THREAD:
-            writer.flush()
+        if not isinstance(writer, FastSingerWriter):
+            return
+        try:
+            writer.flush_if_writer()
+        except OSError as exc:
+            msg = f"writing the Singer output failed ({exc}): the target stopped reading"
+            raise OutputClosedError(msg) from exc
 
     @cached_property
     def authenticator(self) -> requests.auth.AuthBase:

@@ -42,9 +42,9 @@ import codecs
 import contextlib
 import json
 import sys
+import threading
 import time
 import typing as t
-import weakref
 
 import msgspec
 from singer_sdk.helpers._state import StateWriter
@@ -128,6 +128,7 @@ class FastSingerWriter(SimpleSingerWriter):
         self._block_bytes = 0
         self._flushing = False
         self._deferred: t.Callable[[], None] | None = None
+        self._thread: threading.Thread | None = None  # the thread that writes
         self._written_at = time.monotonic()
         _LIVE_WRITERS.add(self)
 
@@ -149,6 +150,7 @@ class FastSingerWriter(SimpleSingerWriter):
     def write_message(self, message: Message) -> None:
         """Add one line to the block and write the block when it is due (see above)."""
         line = self.message_bytes(message) + b"\n"
+        self._thread = threading.current_thread()
         if sys.stdout is not sys.__stdout__:  # captured: no exit hook will write a block
             self.flush()
             sys.stdout.write(line.decode("utf-8"))
@@ -187,9 +189,14 @@ class FastSingerWriter(SimpleSingerWriter):
             self._written_at = time.monotonic()
         finally:
             self._flushing = False
-        deferred, self._deferred = self._deferred, None
-        if deferred is not None:
-            deferred()
+            deferred, self._deferred = self._deferred, None
+            if deferred is not None:  # even after a failed write: the signal asked to stop
+                deferred()
+
+    def flush_if_writer(self) -> None:
+        """`flush`, when called by the thread that writes the messages (else nothing)."""
+        if self._thread is threading.current_thread():
+            self.flush()
 
     def run_after_flush(self, action: t.Callable[[], None]) -> None:
         """Run `action` now, or, when called inside `flush` (a signal handler), after it.
@@ -230,17 +237,24 @@ class JsonStateWriter(StateWriter):
         if encoded != self._last_json:
             self._message_writer.write_message(StateMessage(value=state))
             self._last_json = encoded
+            self._last_emitted_state = None  # the SDK's comparison must not skip the next
 
 
-_LIVE_WRITERS: weakref.WeakSet[FastSingerWriter] = weakref.WeakSet()
+#: Every writer, kept (a block is small once written) so none is collected unwritten.
+_LIVE_WRITERS: set[FastSingerWriter] = set()
 
 
 @atexit.register
 def _flush_at_exit() -> None:
-    """Write what is left when the process exits (after the SDK's SIGTERM STATE too)."""
+    """Write what is left when the process exits (after the SDK's SIGTERM STATE too).
+
+    Twice: a signal that comes during the first write runs the SDK's handler after it,
+    whose last STATE the second writes. Nothing is raised: stdout may be closed.
+    """
     for writer in list(_LIVE_WRITERS):
-        with contextlib.suppress(Exception):  # stdout closed: nothing can be written
-            writer.flush()
+        for _ in range(2):
+            with contextlib.suppress(BaseException):
+                writer.flush()
 
 
 #: The last `time_extracted` written, and its text.

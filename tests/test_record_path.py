@@ -15,6 +15,7 @@ import io
 import json
 import math
 import sys
+import threading
 from collections import Counter
 from typing import Any
 
@@ -30,6 +31,7 @@ from singer_sdk.singerlib.encoding.simple import (
 
 from tap_discord import schemas
 from tap_discord import writer as writer_module
+from tap_discord.errors import OutputClosedError
 from tap_discord.streams.messages import PageDecoder
 from tap_discord.tap import TapDiscord
 from tap_discord.writer import FastSingerWriter, FloatFreeRecord, JsonStateWriter
@@ -265,6 +267,26 @@ def test_the_state_writer_skips_only_an_unchanged_state(monkeypatch) -> None:
     states.write_state({"when": datetime.datetime(2026, 1, 1)})
     states.write_state({"when": datetime.datetime(2026, 1, 1)})
     assert len(written) == 3, "unchanged states are not repeated, changed ones are written"
+    states.write_state({"bookmarks": {}})  # JSON again: written
+    states.write_state({"when": datetime.datetime(2026, 1, 1)})  # the SDK's path: written
+    assert len(written) == 5, "after a JSON state, the SDK's comparison starts afresh"
+
+
+def test_only_the_writing_thread_flushes_and_a_closed_stdout_is_fatal(monkeypatch) -> None:
+    class Closed(RawOut):
+        def write(self, data: Any) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    out = io.TextIOWrapper(io.BufferedWriter(Closed()), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "__stdout__", out)
+    tap = TapDiscord(config={"bot_token": TOKEN, "api_url": "http://127.0.0.1:9/api/v10"})
+    tap.write_message(RecordMessage(stream="s", record={"x": 1}))
+    other = threading.Thread(target=tap.flush_output)
+    other.start()
+    other.join()  # another thread: nothing written, nothing raised
+    with pytest.raises(OutputClosedError, match="the target stopped reading"):
+        tap.flush_output()
 
 
 def test_a_deselected_message_property_is_still_removed() -> None:
