@@ -29,7 +29,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,7 +42,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `tests.emulator` importab
 
 from bench.taprun import run_tap_process  # noqa: E402
 from tests.emulator import Emulator, WorldSpec  # noqa: E402
-from tests.emulator.launch import ready_url  # noqa: E402
+from tests.emulator.launch import ready_url, serve_until_signalled  # noqa: E402
 
 TOKEN = "bench-bulk-bot-token"
 CHANNELS = 10
@@ -57,13 +56,8 @@ def serve(messages: int) -> int:
     spec = WorldSpec.bench_bulk(messages_per_channel=messages // CHANNELS)
     emulator = Emulator(spec, bot_token=TOKEN)
     emulator.settings.update(rate_limits="off")
-    done = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: done.set())
     with emulator:
-        print(f"EMULATOR_READY {emulator.api_url}", flush=True)
-        while not done.wait(0.5):
-            pass
+        serve_until_signalled(emulator)
     return 0
 
 

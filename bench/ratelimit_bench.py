@@ -24,7 +24,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -37,7 +36,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `tests.emulator` importab
 
 from bench.taprun import TapProcess, run_tap_process  # noqa: E402
 from tests.emulator import Emulator, WorldSpec  # noqa: E402
-from tests.emulator.launch import ready_url  # noqa: E402
+from tests.emulator.launch import ready_url, serve_until_signalled  # noqa: E402
 from tests.emulator.routes import ROUTES  # noqa: E402
 
 TOKEN = "bench-ratelimit-bot-token"
@@ -63,13 +62,8 @@ def serve(channels: int, messages: int, time_scale: float, log_path: Path) -> in
     emulator = Emulator(spec, bot_token=TOKEN)
     emulator.settings.update(rate_limits="real", time_scale=time_scale)
     truth_path(log_path).write_text(json.dumps(ground_truth(emulator)), encoding="utf-8")
-    done = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: done.set())
     with emulator:
-        print(f"EMULATOR_READY {emulator.api_url}", flush=True)
-        while not done.wait(0.5):
-            pass
+        serve_until_signalled(emulator)
         records = emulator.requests
     with log_path.open("w", encoding="utf-8") as handle:
         for record in records:

@@ -7,11 +7,23 @@ connections (as `python -m tests.emulator` does).
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
-from typing import IO
+from typing import IO, Any
 
 READY_PREFIX = "EMULATOR_READY "
+
+
+def serve_until_signalled(emulator: Any) -> None:
+    """In the launched process, inside `with emulator`: print the ready line, then serve
+    until SIGTERM or SIGINT."""
+    done = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: done.set())
+    print(f"{READY_PREFIX}{emulator.api_url}", flush=True)
+    while not done.wait(0.5):
+        pass
 
 
 def ready_url(process: subprocess.Popen[str], timeout: float) -> str:
