@@ -148,7 +148,9 @@ def start_emulator(channels: int, messages: int, time_scale: float, tmp: Path) -
 # The tap -----------------------------------------------------------------------------
 
 
-def run_tap(api_url: str, time_scale: float, max_workers: int | None, tmp: Path) -> TapProcess:
+def run_tap(
+    api_url: str, time_scale: float, max_workers: int | None, buffer_mb: int | None, tmp: Path
+) -> TapProcess:
     """`python -m tap_discord --config ...` with default settings but the API URL."""
     config: dict[str, Any] = {
         "bot_token": TOKEN,
@@ -157,6 +159,8 @@ def run_tap(api_url: str, time_scale: float, max_workers: int | None, tmp: Path)
     }
     if max_workers is not None:
         config["max_workers"] = max_workers
+    if buffer_mb is not None:
+        config["prefetch_buffer_mb"] = buffer_mb
     return run_tap_process(config, tmp)
 
 
@@ -436,6 +440,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "rate is divided by it)",
     )
     parser.add_argument("--max-workers", type=int, help="the tap's max_workers (its default)")
+    parser.add_argument("--buffer-mb", type=int, help="the tap's prefetch_buffer_mb (its default)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument(
         "--keep", type=Path, help="copy the request log, tap output and tap log into this folder"
@@ -461,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(name)
         emulator = start_emulator(args.channels, args.messages, args.time_scale, tmp)
         try:
-            tap = run_tap(emulator.api_url, args.time_scale, args.max_workers, tmp)
+            tap = run_tap(emulator.api_url, args.time_scale, args.max_workers, args.buffer_mb, tmp)
             stats = emulator.stats()
             truth = emulator.truth()
         finally:

@@ -19,6 +19,10 @@ and metric meters are not thread-safe, so only HTTP moves to worker threads here
   otherwise a budget filled by later targets would deadlock. A request in flight
   reserves the size of the largest page seen so far, so the budget can be overrun by
   at most one page's difference per worker.
+* When the memory budget is full, later targets' pages are parked on disk, within
+  `spill_budget` bytes (`spill.py` says why); a target's file is emptied as soon as
+  its pages have been read. A failure to write there (a full disk) ends parking for
+  the run, with a warning, and the page stays in memory.
 * A worker's exception is stored with its target and re-raised by `pages(i)` on the
   main thread, after the pages fetched before it: the same point, and the same error,
   as in a sequential run. A fatal (not skippable) error stops work on later targets.
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import ctypes
 import datetime
+import logging
 import sys
 import threading
 import time
@@ -44,6 +49,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from singer_sdk.helpers._util import utc_now
+
+from tap_discord.spill import MAX_SPILL_FILES, ParkedPage, SpillFile
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterator, Sequence
@@ -109,9 +116,13 @@ class _Lane:
 
     #: Where this target's worker waits for room (shares the prefetcher's lock).
     room: threading.Condition
-    pages: deque[Page] = field(default_factory=deque)
+    pages: deque[Page | ParkedPage] = field(default_factory=deque)
     held: int = 0  # pages buffered or in flight
     reserved: int = 0  # bytes reserved for the page in flight
+    to_disk: bool = False  # the page in flight is to be parked on disk
+    spill: SpillFile | None = None  # where its parked pages wait (created by its worker)
+    spill_slot: bool = False  # counted among the open spill files
+    parked: int = 0  # parked pages not read yet
     done: bool = False
     error: BaseException | None = None
 
@@ -130,12 +141,16 @@ class Prefetcher:
         skippable: tuple[type[BaseException], ...] = (),
         page_estimate: int = FIRST_PAGE_ESTIMATE,
         before_wait: t.Callable[[], None] | None = None,
+        spill_budget: int = 0,
+        spill_dir: str | None = None,
+        logger: logging.Logger | None = None,
     ) -> None:
         """Prepare one lane per target; `skippable` errors do not stop later targets.
 
         `budget` is in bytes of page bodies; `lane_cap` in pages; `page_estimate` is
         what a request in flight reserves until a larger page has been seen.
         `before_wait` runs on the main thread before it waits for a page.
+        `spill_budget` is in bytes parked on disk, in `spill_dir` (0: none).
         """
         if workers < 1 or budget < 1 or lane_cap < 1:
             msg = "workers, budget and lane_cap must be at least 1"
@@ -151,6 +166,11 @@ class Prefetcher:
         self._skippable = skippable
         self._before_wait = before_wait
         self._held = 0  # bytes buffered or reserved, all lanes
+        self._spill_budget = spill_budget
+        self._spill_dir = spill_dir
+        self._spilled = 0  # bytes in spill files or reserved there, all lanes
+        self._spill_files = 0
+        self._log = logger or logging.getLogger(__name__)
         self._estimate = page_estimate  # bytes a request in flight reserves
         self._next = 0  # next target a worker may claim
         self._current = 0  # target the main thread drains
@@ -159,6 +179,7 @@ class Prefetcher:
         self._waiting: set[int] = set()  # targets waiting for a budget slot
         self._threads: list[threading.Thread] = []
         self.peak_held = 0  # for tests and benchmarks: the most bytes ever held at once
+        self.peak_spilled = 0  # and the most bytes ever parked on disk at once
 
     def __enter__(self) -> Prefetcher:
         """Start the workers."""
@@ -190,11 +211,25 @@ class Prefetcher:
             self._closed = True
             for lane in self._lanes:
                 lane.pages.clear()
+                if not lane.to_disk:  # else its worker is writing: it closes the file
+                    self._release_spill(lane)
             self._wake_everyone()
         deadline = time.monotonic() + CLOSE_JOIN_SECONDS
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
+        if self.peak_spilled:
+            self._log.info(
+                "Message pages parked on disk while earlier channels were written: "
+                "at most %.1f MB at once (prefetch_spill_mb)",
+                self.peak_spilled / (1024 * 1024),
+            )
+
+    @property
+    def spilled_bytes(self) -> int:
+        """Bytes parked on disk (or reserved there) now: 0 once every target is read."""
+        with self._lock:
+            return self._spilled
 
     # Main thread ------------------------------------------------------------------
 
@@ -215,20 +250,37 @@ class Prefetcher:
         lane = self._lanes[index]
         if self._before_wait is not None and not lane.pages and not lane.done:
             self._before_wait()  # a page may arrive meanwhile: harmless
+        error: BaseException | None = None
         with self._lock:
             while not lane.pages and not lane.done:
                 self._wait_for_workers()
+            page: Page | ParkedPage | None = None
             if lane.pages:
                 page = lane.pages.popleft()
                 lane.held -= 1
-                self._held -= page.size
+                if isinstance(page, Page):
+                    self._held -= page.size
                 lane.room.notify()
                 self._wake_first_waiting()
-                return page
-            error, lane.error = lane.error, None
+            else:
+                error, lane.error = lane.error, None
+                self._release_spill(lane)
+        if isinstance(page, ParkedPage):
+            return self._unpark(lane, page)
         if error is not None:
             raise error
-        return None
+        return page
+
+    def _unpark(self, lane: _Lane, parked: ParkedPage) -> Page:
+        """Read a parked page back; empty the lane's file once it has none left unread."""
+        assert lane.spill is not None  # set by its worker before the page was delivered
+        page = lane.spill.read(parked)
+        with self._lock:
+            lane.parked -= 1
+            if lane.parked == 0 and not lane.to_disk and not self._closed:
+                self._spilled -= lane.spill.clear()
+                self._wake_first_waiting()
+        return page
 
     def _wait_for_workers(self) -> None:
         """Wait for a worker's news; fail rather than hang if every worker is gone."""
@@ -273,7 +325,8 @@ class Prefetcher:
                 if page is None:
                     self._finish(index, None)
                     return
-                self._deliver(index, page)
+                lane = self._lanes[index]
+                self._deliver(index, self._park(lane, page) if lane.to_disk else page)
         finally:
             pages.close()
 
@@ -291,10 +344,10 @@ class Prefetcher:
                     first = not self._waiting or min(self._waiting) >= index
                     room = self._held + self._estimate <= self._budget
                     if drained or (room and first):
-                        lane.held += 1
-                        lane.reserved = self._estimate
-                        self._held += self._estimate
-                        self.peak_held = max(self.peak_held, self._held)
+                        self._hold(index, to_disk=False)
+                        return True
+                    if first and self._disk_room(lane):
+                        self._hold(index, to_disk=True)
                         return True
                     self._waiting.add(index)
                     lane.room.wait()
@@ -304,17 +357,74 @@ class Prefetcher:
                     self._waiting.discard(index)
                     self._wake_first_waiting()  # now first in line, maybe with room
 
-    def _deliver(self, index: int, page: Page) -> None:
-        """Buffer a fetched page in place of its reservation."""
+    def _hold(self, index: int, *, to_disk: bool) -> None:
+        """Reserve room for the lane's next page, in memory or on disk (the lock held)."""
+        lane = self._lanes[index]
+        lane.held += 1
+        lane.reserved = self._estimate
+        lane.to_disk = to_disk
+        if to_disk:
+            if not lane.spill_slot:
+                lane.spill_slot = True
+                self._spill_files += 1
+            self._spilled += self._estimate
+            self.peak_spilled = max(self.peak_spilled, self._spilled)
+        else:
+            self._held += self._estimate
+            self.peak_held = max(self.peak_held, self._held)
+
+    def _disk_room(self, lane: _Lane) -> bool:
+        """Whether the lane's next page may be parked on disk (the lock held)."""
+        if self._spilled + self._estimate > self._spill_budget:
+            return False
+        return lane.spill_slot or self._spill_files < MAX_SPILL_FILES
+
+    def _park(self, lane: _Lane, page: Page) -> Page | ParkedPage:
+        """Write the page to the lane's spill file (worker thread, outside the lock).
+
+        On failure (a full disk, a directory gone) the page stays in memory, and no
+        page is parked again this run.
+        """
+        try:
+            if lane.spill is None:
+                lane.spill = SpillFile(self._spill_dir)
+            return lane.spill.park(page)
+        except OSError as exc:
+            with self._lock:
+                if self._spill_budget:
+                    self._spill_budget = 0
+                    self._log.warning(
+                        "Could not park message pages on disk in %s (%s); pages wait in "
+                        "memory only from now on. Check prefetch_spill_dir and its free "
+                        "space, or set prefetch_spill_mb to 0.",
+                        self._spill_dir or "the temporary directory",
+                        exc.strerror or exc,
+                    )
+            return page
+
+    def _deliver(self, index: int, page: Page | ParkedPage) -> None:
+        """Buffer a fetched (or parked) page in place of its reservation."""
         lane = self._lanes[index]
         with self._lock:
-            self._held += page.size - lane.reserved
+            if lane.to_disk:
+                self._spilled -= lane.reserved
+            else:
+                self._held -= lane.reserved
+            if isinstance(page, ParkedPage):
+                self._spilled += page.size
+                lane.parked += 1
+            else:
+                self._held += page.size
             lane.reserved = 0
+            lane.to_disk = False
             self._estimate = max(self._estimate, page.size)
             self.peak_held = max(self.peak_held, self._held)
+            self.peak_spilled = max(self.peak_spilled, self._spilled)
             if self._closed:
                 lane.held -= 1
-                self._held -= page.size
+                if isinstance(page, Page):
+                    self._held -= page.size
+                self._release_spill(lane)
             else:
                 lane.pages.append(page)
             self._wake_main(index)
@@ -325,14 +435,30 @@ class Prefetcher:
         lane = self._lanes[index]
         with self._lock:
             lane.held -= 1
-            self._held -= lane.reserved
+            if lane.to_disk:
+                self._spilled -= lane.reserved
+            else:
+                self._held -= lane.reserved
             lane.reserved = 0
+            lane.to_disk = False
             lane.done = True
             lane.error = error
             if error is not None and not isinstance(error, self._skippable):
                 self._stop_after = min(self._stop_after, index)
                 self._wake_everyone()  # workers past the error stop
             self._wake_main(index)
+            self._wake_first_waiting()
+
+    def _release_spill(self, lane: _Lane) -> None:
+        """Close the lane's spill file and give back its bytes and slot (the lock held)."""
+        if lane.spill is not None:
+            self._spilled -= lane.spill.end
+            lane.spill.close()
+            lane.spill = None
+            lane.parked = 0
+        if lane.spill_slot:
+            lane.spill_slot = False
+            self._spill_files -= 1
             self._wake_first_waiting()
 
     # Wake-ups (the lock held) --------------------------------------------------------

@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import io
 import ipaddress
+import os
 import re
 import sys
 import typing as t
@@ -78,6 +79,7 @@ DEFAULT_MAX_WORKERS = 64
 #: Message pages buffered ahead of the output, in MB of raw JSON (about 1,000 messages
 #: per MB): enough to read ~100 channels of 1,000 messages at once, under 200 MB RSS.
 DEFAULT_PREFETCH_BUFFER_MB = 96
+DEFAULT_PREFETCH_SPILL_MB = 4096
 
 
 class TapDiscord(Tap):
@@ -197,8 +199,26 @@ class TapDiscord(Tap):
             description="Most message pages (raw JSON, about 1,000 messages per MB) the "
             "worker threads may hold ahead of the output, in MB. Records leave in "
             "channel order, so a channel's pages wait until the channels before it are "
-            "written: the larger the buffer, the more channels are read at once. Memory "
-            "use is about this plus 60 MB, whatever the history size.",
+            "written; beyond this buffer they are parked on disk (`prefetch_spill_mb`). "
+            "Memory use is about this plus 60 MB, whatever the history size.",
+        ),
+        th.Property(
+            "prefetch_spill_mb",
+            th.IntegerType(minimum=0),
+            default=DEFAULT_PREFETCH_SPILL_MB,
+            description="Most message pages, in MB, parked on disk when "
+            "`prefetch_buffer_mb` is full, so that a backfill larger than the buffer "
+            "still reads many channels at once at Discord's rate limit (otherwise only "
+            "the channel being written is read once the buffer is full). Each channel's "
+            "file is emptied as soon as its pages are written, and the files are "
+            "unnamed, so nothing is left behind. 0: never park pages on disk.",
+        ),
+        th.Property(
+            "prefetch_spill_dir",
+            th.StringType,
+            description="Directory for the parked pages of `prefetch_spill_mb` (default: "
+            "the system's temporary directory, `TMPDIR`). If that directory is held in "
+            "memory (tmpfs), point this at a disk or the parked pages count as memory.",
         ),
     ).to_dict()
 
@@ -280,6 +300,12 @@ class TapDiscord(Tap):
                 errors.append(
                     f"message_lookback {lookback!r} is invalid: {exc}; use e.g. P7D or PT12H"
                 )
+        spill_dir = self.config.get("prefetch_spill_dir")
+        if spill_dir and not _is_writable_directory(str(spill_dir)):
+            errors.append(
+                f"prefetch_spill_dir {spill_dir!r} is not a writable directory: create it, "
+                "or unset the setting to use the system's temporary directory"
+            )
         for key in ("guild_ids", "channel_ids"):
             for value in self.config.get(key) or []:
                 if not is_snowflake(value):
@@ -333,6 +359,18 @@ class TapDiscord(Tap):
         """Bytes of raw message pages the workers may hold ahead of the output."""
         mb = int(self.config.get("prefetch_buffer_mb", DEFAULT_PREFETCH_BUFFER_MB))
         return mb * 1024 * 1024
+
+    @property
+    def prefetch_spill_bytes(self) -> int:
+        """Bytes of raw message pages the workers may park on disk (0: none)."""
+        mb = int(self.config.get("prefetch_spill_mb", DEFAULT_PREFETCH_SPILL_MB))
+        return mb * 1024 * 1024
+
+    @property
+    def prefetch_spill_dir(self) -> str | None:
+        """Where parked pages go (None: the system's temporary directory)."""
+        value = self.config.get("prefetch_spill_dir")
+        return str(value) if value else None
 
     @cached_property
     def configured_channel_ids(self) -> set[str] | None:
@@ -474,6 +512,11 @@ def _checked_json_file(handle: t.IO[str] | None, what: str) -> t.IO[str] | None:
     if error:
         raise UserFacingError(error)
     return io.StringIO(text)
+
+
+def _is_writable_directory(path: str) -> bool:
+    """Whether files can be created in `path` (for `prefetch_spill_dir`)."""
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
 
 
 def _check_api_url(url: str) -> list[str]:

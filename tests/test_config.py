@@ -115,6 +115,11 @@ CASES: dict[str, Case] = {
     "negative retries": Case(offline(max_retries=-2), "max_retries"),
     "zero workers": Case(offline(max_workers=0), "max_workers"),
     "zero prefetch buffer": Case(offline(prefetch_buffer_mb=0), "prefetch_buffer_mb"),
+    "negative spill budget": Case(offline(prefetch_spill_mb=-1), "prefetch_spill_mb"),
+    "spill dir missing": Case(
+        offline(prefetch_spill_dir="/nonexistent/tap-discord"),
+        ("prefetch_spill_dir", "/nonexistent/tap-discord", "not a writable directory"),
+    ),
     "lookback not a duration": Case(offline(message_lookback="7 days"), "message_lookback"),
     "lookback a date": Case(offline(message_lookback="2024-01-01"), "message_lookback"),
     "guild the bot is not in": Case(

@@ -94,8 +94,14 @@ def pages(n: int) -> int:
 
 
 def prefetcher(source: FakeSource, plan: list[dict[str, Any]], **kw: Any) -> Prefetcher:
+    """Budgets in pages: `budget` in memory, `spill` on disk (default none)."""
+    spill = pages(kw.pop("spill", 0))
     return Prefetcher(
-        source, plan, page_estimate=PAGE_BYTES, **{**kw, "budget": pages(kw["budget"])}
+        source,
+        plan,
+        page_estimate=PAGE_BYTES,
+        spill_budget=spill,
+        **{**kw, "budget": pages(kw["budget"])},
     )
 
 
@@ -207,7 +213,8 @@ def test_no_thread_waits_forever_whatever_the_sizes_and_timing(seed: int) -> Non
         return got
 
     source = UnevenSource(seed, delay=0.0 if slow_reader else 0.002)
-    with prefetcher(source, targets(*sizes), workers=8, budget=4, lane_cap=2) as p:
+    spill = (seed % 3) * 3  # none, or a little disk room beside the memory
+    with prefetcher(source, targets(*sizes), workers=8, budget=4, lane_cap=2, spill=spill) as p:
         got = run_with_deadline(lambda: drain_slowly(p), seconds=30)
     assert got == [(i, n) for i, size in enumerate(sizes) for n in range(size)]
 
@@ -221,6 +228,71 @@ def test_close_stops_every_worker_and_closes_its_session() -> None:
     assert not [t for t in threading.enumerate() if t.name.startswith("tap-discord-prefetch")]
     assert len(source.sessions) == 6
     assert all(s.closed for s in source.sessions)
+
+
+# Pages parked on disk when memory is full ----------------------------------------------
+
+
+def wait_until(condition, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.mark.parametrize("spill", [0, 200])
+def test_later_targets_keep_fetching_on_disk_when_memory_is_full(spill: int) -> None:
+    """The regression: with memory full, only the drained target was fetched any more."""
+    sizes = [5, 20, 20, 20]
+    source = FakeSource(delay=0.001)
+    with prefetcher(source, targets(*sizes), workers=4, budget=3, lane_cap=2, spill=spill) as p:
+        first = [(r["target"], r["page"]) for page in p.pages(0) for r in records(page)]
+        later_done = wait_until(lambda: all(p._lanes[i].done for i in (1, 2, 3)), 2.0)
+        got = first + [
+            (r["target"], r["page"])
+            for index in (1, 2, 3)
+            for page in p.pages(index)
+            for r in records(page)
+        ]
+        assert p.peak_held <= pages(3 + 2)
+        assert p.peak_spilled <= pages(spill)
+        assert p.spilled_bytes == 0, "every spill file emptied once read"
+    assert got == [(i, n) for i, size in enumerate(sizes) for n in range(size)]
+    assert later_done == bool(spill), "with disk room, later targets finish meanwhile"
+
+
+def test_a_full_spill_budget_waits_like_a_full_memory_budget() -> None:
+    sizes = [2, 30, 30, 30]
+    source = FakeSource()
+    with prefetcher(source, targets(*sizes), workers=4, budget=2, lane_cap=1, spill=5) as p:
+        # Memory (2 pages) and disk (5) full: then every later target waits.
+        assert wait_until(lambda: p.spilled_bytes == pages(5))
+        time.sleep(0.05)  # the requests already reserved end
+        fetched = sum(source.fetched.values())
+        time.sleep(0.1)
+        assert sum(source.fetched.values()) == fetched
+        assert sum(source.fetched[i] for i in (1, 2, 3)) <= 2 + 5
+        got = run_with_deadline(lambda: drain(p, len(sizes)))
+        assert p.peak_spilled == pages(5)
+    assert len(got) == sum(sizes)
+
+
+def test_a_failed_spill_keeps_the_page_in_memory_and_warns_once(caplog) -> None:
+    sizes = [3, 10, 10]
+    missing = os.path.join(tempfile.gettempdir(), "tap-discord-no-such-dir", "x")
+    source = FakeSource(delay=0.001)
+    with caplog.at_level("WARNING", logger="tap_discord.prefetch"):
+        p = prefetcher(source, targets(*sizes), workers=3, budget=2, lane_cap=1, spill=100)
+        p._spill_dir = missing
+        with p:
+            got = run_with_deadline(lambda: drain(p, len(sizes)))
+            assert p.spilled_bytes == 0
+    assert got == [(i, n) for i, size in enumerate(sizes) for n in range(size)]
+    warnings = [r.getMessage() for r in caplog.records if "park" in r.getMessage()]
+    assert len(warnings) == 1
+    assert missing in warnings[0] and "prefetch_spill_dir" in warnings[0]
 
 
 # The worker's requests are the SDK's requests -----------------------------------------
@@ -535,9 +607,20 @@ def emitted_last(records: list[dict[str, Any]], channel_id: str) -> str:
 
 
 def test_a_small_byte_budget_bounds_the_buffer_and_changes_nothing() -> None:
+    """1 MB of memory for ~5 MB of pages: the rest parked on disk, or waiting.
+
+    Under (scaled) real limits, so that each channel's bucket paces it and the later
+    channels' pages pile up while the first is written.
+    """
     with Emulator(paged_world(), bot_token=TOKEN) as emu:
-        wide = run_tap(config(emu, max_workers=8))
-        narrow = run_tap(config(emu, max_workers=8, prefetch_buffer_mb=1))
-        assert wide.returncode == narrow.returncode == 0, narrow.stderr
-        assert comparable(narrow) == comparable(wide)
-        assert wide.final_state == narrow.final_state
+        emu.settings.update(rate_limits="real", time_scale=0.1)
+        paced = {"max_workers": 8, "max_requests_per_second": 500}
+        wide = run_tap(config(emu, **paced))
+        narrow = run_tap(config(emu, **paced, prefetch_buffer_mb=1))
+        memory_only = run_tap(config(emu, **paced, prefetch_buffer_mb=1, prefetch_spill_mb=0))
+        for run in (wide, narrow, memory_only):
+            assert run.returncode == 0, run.stderr
+            assert comparable(run) == comparable(wide)
+            assert run.final_state == wide.final_state
+        assert "Message pages parked on disk" in narrow.stderr
+        assert "Message pages parked on disk" not in wide.stderr + memory_only.stderr

@@ -220,6 +220,9 @@ class MessagesStream(GuildChildStream):
             lane_cap=DRAINED_LANE_PAGES,
             skippable=(ResourceSkippedError,),
             before_wait=self.discord_tap.flush_output,
+            spill_budget=self.discord_tap.prefetch_spill_bytes,
+            spill_dir=self.discord_tap.prefetch_spill_dir,
+            logger=self.logger,
         )
 
     def channel_bookmarks(self, context: Context | None) -> dict[str, str]:
