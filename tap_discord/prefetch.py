@@ -48,15 +48,15 @@ import typing as t
 from collections import deque
 from dataclasses import dataclass, field
 
+import requests
 from singer_sdk.helpers._util import utc_now
 
-from tap_discord.spill import MAX_SPILL_FILES, ParkedPage, SpillFile
+from tap_discord.spill import MAX_SPILL_FILES, SpillFile
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterator, Sequence
     from types import TracebackType
 
-    import requests
     from singer_sdk.helpers.types import Context
 
 #: Pages the target being drained may hold beyond the byte budget.
@@ -92,6 +92,42 @@ class Page:
     def size(self) -> int:
         """What the page costs the budget: its body's length."""
         return len(self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedPage:
+    """A page whose body waits in its target's spill file: what rebuilds it, and no more.
+
+    Not the page's response shell (a `requests.Response` is over 1 KB): many
+    thousands of parked pages must stay small in memory.
+    """
+
+    offset: int
+    size: int  # the body's length, what the page costs the disk budget
+    status: int
+    url: str | None
+    newest_first: bool
+    extracted_at: datetime.datetime
+
+    @classmethod
+    def of(cls, page: Page, offset: int) -> ParkedPage:
+        """What to keep of `page`, whose body was written at `offset`."""
+        response = page.response
+        return cls(
+            offset,
+            page.size,
+            response.status_code,
+            response.url,
+            page.newest_first,
+            page.extracted_at,
+        )
+
+    def rebuild(self, body: bytes) -> Page:
+        """The page again, with its body read back."""
+        shell = requests.Response()
+        shell.status_code = self.status
+        shell.url = self.url  # type: ignore[assignment]
+        return Page(body, shell, self.newest_first, self.extracted_at)
 
 
 class PageSource(t.Protocol):
@@ -274,7 +310,7 @@ class Prefetcher:
     def _unpark(self, lane: _Lane, parked: ParkedPage) -> Page:
         """Read a parked page back; empty the lane's file once it has none left unread."""
         assert lane.spill is not None  # set by its worker before the page was delivered
-        page = lane.spill.read(parked)
+        page = parked.rebuild(lane.spill.read(parked.offset, parked.size))
         with self._lock:
             lane.parked -= 1
             if lane.parked == 0 and not lane.to_disk and not self._closed:
@@ -388,7 +424,7 @@ class Prefetcher:
         try:
             if lane.spill is None:
                 lane.spill = SpillFile(self._spill_dir)
-            return lane.spill.park(page)
+            return ParkedPage.of(page, lane.spill.append(page.body))
         except OSError as exc:
             with self._lock:
                 if self._spill_budget:

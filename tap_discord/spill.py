@@ -19,31 +19,11 @@ and closed when the target is done.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
-import typing as t
-from dataclasses import dataclass
-
-if t.TYPE_CHECKING:
-    from tap_discord.prefetch import Page
 
 #: Most targets with a spill file at once (each holds a file descriptor).
 MAX_SPILL_FILES = 128
-
-
-@dataclass(frozen=True)
-class ParkedPage:
-    """A page whose body waits in its target's spill file, at `offset`."""
-
-    page: Page  # the page with an empty body
-    offset: int
-    length: int
-
-    @property
-    def size(self) -> int:
-        """What the page costs the disk budget: its body's length."""
-        return self.length
 
 
 class SpillFile:
@@ -61,24 +41,24 @@ class SpillFile:
         self._fd = self._file.fileno()
         self.end = 0  # bytes written since the file was last emptied
 
-    def park(self, page: Page) -> ParkedPage:
-        """Append the page's body (worker thread); what the main thread reads it back by."""
+    def append(self, body: bytes) -> int:
+        """Write a page body at the end (worker thread); the offset to read it back at."""
         offset = position = self.end
-        view = memoryview(page.body)
+        view = memoryview(body)
         while view:
             written = os.pwrite(self._fd, view, position)
             position += written
             view = view[written:]
         self.end = position
-        return ParkedPage(dataclasses.replace(page, body=b""), offset, len(page.body))
+        return offset
 
-    def read(self, parked: ParkedPage) -> Page:
-        """The page with its body read back (main thread)."""
-        body = os.pread(self._fd, parked.length, parked.offset)
-        if len(body) != parked.length:
-            msg = f"spill file ended early: {len(body)} of {parked.length} bytes"
+    def read(self, offset: int, length: int) -> bytes:
+        """The body written at `offset` (main thread)."""
+        body = os.pread(self._fd, length, offset)
+        if len(body) != length:
+            msg = f"spill file ended early: {len(body)} of {length} bytes"
             raise OSError(msg)
-        return dataclasses.replace(parked.page, body=body)
+        return body
 
     def clear(self) -> int:
         """Empty the file (every page in it has been read); the bytes it gave back."""

@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from tap_discord.errors import ResourceSkippedError
-from tap_discord.prefetch import Page, Prefetcher
+from tap_discord.prefetch import Page, ParkedPage, Prefetcher
 from tap_discord.tap import TapDiscord
 from tests.emulator import Emulator, WorldSpec
 from tests.tapharness import ROOT, TapRun, _clean_env, _parse, run_tap
@@ -293,6 +293,35 @@ def test_a_failed_spill_keeps_the_page_in_memory_and_warns_once(caplog) -> None:
     warnings = [r.getMessage() for r in caplog.records if "park" in r.getMessage()]
     assert len(warnings) == 1
     assert missing in warnings[0] and "prefetch_spill_dir" in warnings[0]
+
+
+def test_a_parked_page_keeps_a_few_hundred_bytes_in_memory() -> None:
+    """4 GB parked is ~40,000 pages: their bookkeeping must not grow memory by much."""
+    import tracemalloc
+
+    url = "http://127.0.0.1:9/api/v10/channels/1234567890123456789/messages?limit=100&after="
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        parked = [ParkedPage.of(Page(b"[]", _response(f"{url}{n}")), n) for n in range(2000)]
+        per_page = (tracemalloc.get_traced_memory()[0] - before) / len(parked)
+    finally:
+        tracemalloc.stop()
+    assert per_page < 512
+    again = parked[7].rebuild(b"[1]")
+    assert (again.body, again.response.status_code, again.response.url) == (
+        b"[1]",
+        200,
+        f"{url}7",
+    )
+
+
+def _response(url: str) -> requests.Response:
+    """A page's response shell, as a worker makes one per page."""
+    response = requests.Response()
+    response.status_code = 200
+    response.url = url
+    return response
 
 
 # The worker's requests are the SDK's requests -----------------------------------------
