@@ -202,7 +202,7 @@ class Prefetcher:
         self._skippable = skippable
         self._before_wait = before_wait
         self._held = 0  # bytes buffered or reserved, all lanes
-        self._spill_budget = spill_budget
+        self._spill_budget = spill_budget if SpillFile.supported() else 0
         self._spill_dir = spill_dir
         self._spilled = 0  # bytes in spill files or reserved there, all lanes
         self._spill_files = 0
@@ -382,10 +382,11 @@ class Prefetcher:
                     if drained or (room and first):
                         self._hold(index, to_disk=False)
                         return True
-                    if first and self._disk_room(lane):
+                    if first and index != self._current and self._disk_room(lane):
                         self._hold(index, to_disk=True)
                         return True
-                    self._waiting.add(index)
+                    if index != self._current:  # the drained one waits for the main thread
+                        self._waiting.add(index)  # only, never for room: others may have it
                     lane.room.wait()
                 return False
             finally:
@@ -425,7 +426,7 @@ class Prefetcher:
             if lane.spill is None:
                 lane.spill = SpillFile(self._spill_dir)
             return ParkedPage.of(page, lane.spill.append(page.body))
-        except OSError as exc:
+        except Exception as exc:  # whatever it is, the page is safe in memory
             with self._lock:
                 if self._spill_budget:
                     self._spill_budget = 0
@@ -434,7 +435,7 @@ class Prefetcher:
                         "memory only from now on. Check prefetch_spill_dir and its free "
                         "space, or set prefetch_spill_mb to 0.",
                         self._spill_dir or "the temporary directory",
-                        exc.strerror or exc,
+                        getattr(exc, "strerror", None) or exc,
                     )
             return page
 
@@ -479,6 +480,8 @@ class Prefetcher:
             lane.to_disk = False
             lane.done = True
             lane.error = error
+            if self._closed:  # close() left its file to this worker
+                self._release_spill(lane)
             if error is not None and not isinstance(error, self._skippable):
                 self._stop_after = min(self._stop_after, index)
                 self._wake_everyone()  # workers past the error stop

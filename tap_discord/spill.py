@@ -20,10 +20,55 @@ and closed when the target is done.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 #: Most targets with a spill file at once (each holds a file descriptor).
 MAX_SPILL_FILES = 128
+#: File systems held in memory: pages parked there are memory, not disk.
+MEMORY_FILE_SYSTEMS = frozenset({"tmpfs", "ramfs"})
+
+
+def spill_budget_for(directory: str | None, wanted: int) -> tuple[int, str | None]:
+    """The bytes to park in `directory`, at most half its free space; and a warning.
+
+    The warning says when the directory is held in memory (tmpfs), where parked
+    pages would count as the tap's memory.
+    """
+    path = directory or tempfile.gettempdir()
+    try:
+        budget = min(wanted, shutil.disk_usage(path).free // 2)
+    except OSError:
+        budget = wanted  # checked by the settings; a failed write falls back to memory
+    fs_type = file_system_type(path)
+    if budget and fs_type in MEMORY_FILE_SYSTEMS:
+        return budget, (
+            f"{path} is held in memory ({fs_type}): message pages parked there (up to "
+            f"{budget // (1024 * 1024)} MB) count as memory. Set prefetch_spill_dir to a "
+            "directory on disk, or prefetch_spill_mb to 0."
+        )
+    return budget, None
+
+
+def file_system_type(path: str) -> str | None:
+    """The type of the file system holding `path`, from /proc/self/mountinfo (Linux)."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8") as mounts:
+            lines = mounts.read().splitlines()
+    except OSError:
+        return None
+    real = os.path.realpath(path)
+    best, found = -1, None
+    for line in lines:
+        fields, _, rest = line.partition(" - ")
+        parts = fields.split()
+        if len(parts) < 5 or not rest:
+            continue
+        mount_point = parts[4].replace("\\040", " ")
+        inside = real == mount_point or real.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) > best:
+            best, found = len(mount_point), rest.split()[0]
+    return found
 
 
 class SpillFile:
@@ -41,12 +86,20 @@ class SpillFile:
         self._fd = self._file.fileno()
         self.end = 0  # bytes written since the file was last emptied
 
+    @staticmethod
+    def supported() -> bool:
+        """Whether this platform has positioned reads and writes (not Windows)."""
+        return hasattr(os, "pwrite") and hasattr(os, "pread")
+
     def append(self, body: bytes) -> int:
         """Write a page body at the end (worker thread); the offset to read it back at."""
         offset = position = self.end
         view = memoryview(body)
         while view:
             written = os.pwrite(self._fd, view, position)
+            if written <= 0:
+                msg = "spill file write made no progress"
+                raise OSError(msg)
             position += written
             view = view[written:]
         self.end = position

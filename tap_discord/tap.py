@@ -48,6 +48,7 @@ from tap_discord.snowflake import (
     parse_duration,
     parse_start_date,
 )
+from tap_discord.spill import spill_budget_for
 from tap_discord.writer import FastSingerWriter, JsonStateWriter
 
 if t.TYPE_CHECKING:
@@ -360,11 +361,17 @@ class TapDiscord(Tap):
         mb = int(self.config.get("prefetch_buffer_mb", DEFAULT_PREFETCH_BUFFER_MB))
         return mb * 1024 * 1024
 
-    @property
+    @cached_property
     def prefetch_spill_bytes(self) -> int:
-        """Bytes of raw message pages the workers may park on disk (0: none)."""
+        """Bytes of raw message pages the workers may park on disk (0: none).
+
+        At most half the directory's free space; a warning if it is held in memory.
+        """
         mb = int(self.config.get("prefetch_spill_mb", DEFAULT_PREFETCH_SPILL_MB))
-        return mb * 1024 * 1024
+        budget, warning = spill_budget_for(self.prefetch_spill_dir, mb * 1024 * 1024)
+        if warning:
+            self.logger.warning("%s", warning)
+        return budget
 
     @property
     def prefetch_spill_dir(self) -> str | None:

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -293,6 +294,83 @@ def test_a_failed_spill_keeps_the_page_in_memory_and_warns_once(caplog) -> None:
     warnings = [r.getMessage() for r in caplog.records if "park" in r.getMessage()]
     assert len(warnings) == 1
     assert missing in warnings[0] and "prefetch_spill_dir" in warnings[0]
+
+
+class GatedSource(FakeSource):
+    """Target 1 stops after `pages_before_gate` pages until `gate` is set."""
+
+    def __init__(self, pages_before_gate: int) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.pages_before_gate = pages_before_gate
+
+    def fetch_pages(self, session: requests.Session, context: Any, priority: int | None = None):
+        for number, page in enumerate(super().fetch_pages(session, context, priority)):
+            if context["id"] == 1 and number == self.pages_before_gate:
+                assert self.gate.wait(10)
+            yield page
+
+
+def test_a_spill_file_is_emptied_once_read_and_closed_when_its_target_ends() -> None:
+    source = GatedSource(pages_before_gate=4)
+    with prefetcher(source, targets(1, 10, 3), workers=3, budget=1, lane_cap=1, spill=100) as p:
+        lane = p._lanes[1]
+        assert wait_until(lambda: len(lane.pages) == 4 and p._lanes[2].done)
+        assert lane.parked >= 3 and lane.spill is not None
+        assert os.fstat(lane.spill._fd).st_size > 0
+        assert drain(p, 1) == [(0, 0)]
+        pages_of_1 = p.pages(1)
+        assert [records(next(pages_of_1))[0]["page"] for _ in range(4)] == [0, 1, 2, 3]
+        # Page 4 was reserved on disk before target 1 became the one drained: it is
+        # parked when the gate opens, and once it is read, the file is emptied.
+        source.gate.set()
+        assert records(next(pages_of_1))[0]["page"] == 4
+        assert os.fstat(lane.spill._fd).st_size == 0
+        assert p.spilled_bytes == pages(3)  # target 2's pages, still parked
+        assert [records(page)[0]["page"] for page in pages_of_1] == list(range(5, 10))
+        assert [records(page)[0]["page"] for page in p.pages(2)] == [0, 1, 2]
+        assert all(lane.spill is None for lane in p._lanes)
+        assert (p.spilled_bytes, p._spill_files) == (0, 0)
+
+
+def test_close_leaves_a_file_being_written_to_its_worker(monkeypatch) -> None:
+    """Closing a file under a worker's write could let the fd number be reused."""
+    import tap_discord.spill as spill
+
+    writing, finish = threading.Event(), threading.Event()
+    real_pwrite = os.pwrite
+
+    def slow_pwrite(fd: int, data: Any, offset: int) -> int:
+        writing.set()
+        assert finish.wait(10)
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(spill.os, "pwrite", slow_pwrite)
+    p = prefetcher(FakeSource(), targets(1, 3), workers=2, budget=1, lane_cap=1, spill=100)
+    p.start()
+    assert writing.wait(10)
+    lane = p._lanes[1]
+    p.close()
+    assert lane.spill is not None
+    os.fstat(lane.spill._fd)  # still open
+    finish.set()
+    assert wait_until(lambda: lane.spill is None and p._spill_files == 0)
+    assert p.spilled_bytes == 0
+
+
+def test_spill_budget_is_at_most_half_the_free_space_and_warns_on_tmpfs() -> None:
+    from tap_discord.spill import file_system_type, spill_budget_for
+
+    directory = tempfile.gettempdir()
+    free = shutil.disk_usage(directory).free
+    assert spill_budget_for(directory, 1 << 62)[0] == free // 2
+    assert spill_budget_for(directory, 1 << 20)[0] == 1 << 20
+    if file_system_type("/dev/shm") != "tmpfs":
+        pytest.skip("no tmpfs at /dev/shm here")
+    budget, warning = spill_budget_for("/dev/shm", 1 << 20)
+    assert budget == 1 << 20
+    assert warning is not None
+    assert "/dev/shm" in warning and "prefetch_spill_dir" in warning
 
 
 def test_a_parked_page_keeps_a_few_hundred_bytes_in_memory() -> None:
