@@ -29,7 +29,7 @@ from tap_discord.errors import (
     RequestFailedError,
     ResourceSkippedError,
 )
-from tap_discord.prefetch import Page
+from tap_discord.prefetch import Page, response_shell
 from tap_discord.recordcheck import RecordCheck
 from tap_discord.responses import error_code, response_json
 from tap_discord.session import DiscordSession
@@ -298,7 +298,8 @@ class DiscordStream(RESTStream[t.Any]):
                 self._write_request_duration_log(
                     endpoint=self.path, response=response, context=context, extra_tags=None
                 )
-                yield Page(response.content, _response_shell(response), self.newest_first(response))
+                shell = response_shell(response.status_code, response.url)
+                yield Page(response.content, shell, self.newest_first(response))
                 paginator.advance(response)
         finally:
             limiter.set_priority(None)
@@ -449,17 +450,6 @@ class DiscordStream(RESTStream[t.Any]):
             exc.resource,
             exc.reason,
         )
-
-
-def _response_shell(response: requests.Response) -> requests.Response:
-    """What the main thread reads of a response (status, URL), without its body.
-
-    A buffered page then costs its records only, not also the raw JSON they came from.
-    """
-    shell = requests.Response()
-    shell.status_code = response.status_code
-    shell.url = response.url
-    return shell
 
 
 def _is_rate_limited(exception: object) -> bool:

@@ -124,10 +124,19 @@ class ParkedPage:
 
     def rebuild(self, body: bytes) -> Page:
         """The page again, with its body read back."""
-        shell = requests.Response()
-        shell.status_code = self.status
-        shell.url = self.url  # type: ignore[assignment]
+        shell = response_shell(self.status, self.url)
         return Page(body, shell, self.newest_first, self.extracted_at)
+
+
+def response_shell(status_code: int, url: str | None) -> requests.Response:
+    """What the main thread reads of a page's response (status, URL), without its body.
+
+    A buffered page then costs its body only, not also a full response object.
+    """
+    shell = requests.Response()
+    shell.status_code = status_code
+    shell.url = url  # type: ignore[assignment]
+    return shell
 
 
 class PageSource(t.Protocol):
