@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import requests
+from singer_sdk.streams.rest import PageContext
 
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.prefetch import Page, ParkedPage, Prefetcher
@@ -418,6 +419,30 @@ def test_worker_requests_equal_the_sdk_requests() -> None:
         assert (ours.method, ours.url, ours.body) == (sdks.method, sdks.url, sdks.body)
         assert dict(ours.headers) == dict(sdks.headers)
     assert type(session.get_adapter(stream.url_base)).__name__ == "RateLimitedAdapter"
+
+
+def test_a_later_page_reuses_the_previous_request_with_its_own_cursor() -> None:
+    """The copy a worker sends for a later page is the SDK's request for that page."""
+    tap = TapDiscord(config={"bot_token": TOKEN, "api_url": "http://127.0.0.1:9/api/v10"})
+    stream = tap.streams["messages"]
+    context = {"guild_id": "1", "channel_id": "22", "after": 333, "until": 5555}
+    session = stream.new_worker_session()
+    first = stream.get_http_request(page=PageContext(stream_context=context, next_page_token=None))
+    prepared = stream._next_page_request(session, first, None)
+    later = stream.get_http_request(page=PageContext(stream_context=context, next_page_token=4444))
+    copy = stream._next_page_request(session, later, (first, prepared))
+    paginator = stream.new_page_paginator(context)
+    paginator._value = 4444
+    sdks = stream._prepare_request(context=context, page=paginator)
+    assert copy is not prepared
+    assert (copy.method, copy.url, copy.body) == (sdks.method, sdks.url, sdks.body)
+    assert dict(copy.headers) == dict(sdks.headers)
+    assert "after=333&" in (prepared.url or ""), "the previous page's request is unchanged"
+    # A cookie the server set must reach later requests: those are prepared afresh.
+    session.cookies.set("__dcfduid", "abc")
+    again = stream._next_page_request(session, later, (first, prepared))
+    assert again.headers.get("Cookie") == "__dcfduid=abc"
+    assert again.url == sdks.url
 
 
 # Against the emulator ----------------------------------------------------------------
