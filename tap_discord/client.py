@@ -415,7 +415,7 @@ class DiscordStream(RESTStream[t.Any]):
         returns, even when the tap runs inside another program.
         """
         super().finalize_state_progress_markers(state)
-        self.discord_tap.flush_output()
+        self.discord_tap.flush_output(wait=True)
 
     def generate_child_contexts(
         self, record: dict[str, t.Any], context: Context | None

@@ -406,18 +406,19 @@ class TapDiscord(Tap):
         else:
             handle()
 
-    def flush_output(self) -> None:
-        """Write out the lines the writer holds, if called by the thread that writes them.
+    def flush_output(self, *, wait: bool = False) -> None:
+        """Write out the lines the writer holds, if called by the thread that makes them.
 
         Called before that thread waits (for a rate limit, a page, a retry), so the
-        target gets every record and STATE before a pause, not after it. A failed write
-        (the target stopped reading) is fatal, never taken for a failed request.
+        target gets every record and STATE before a pause, not after it; with `wait`,
+        returns once they are written. A failed write (the target stopped reading) is
+        fatal, never taken for a failed request.
         """
         writer = self.message_writer
         if not isinstance(writer, FastSingerWriter):
             return
         try:
-            writer.flush_if_writer()
+            writer.flush_if_writer(wait=wait)
         except OSError as exc:
             msg = f"writing the Singer output failed ({exc}): the target stopped reading"
             raise OutputClosedError(msg) from exc

@@ -18,18 +18,22 @@ and waits to get it back. This writer produces the same bytes:
 * Other messages (SCHEMA, ...) always go through the SDK's serializer.
 
 When stdout is the process's own (`sys.__stdout__`, as when Meltano runs the tap),
-lines are collected and written in blocks of about 1 MB: a block is written when it is
-full, at any message but RECORD and STATE, at a STATE when the last write is more than
-`FLUSH_SECONDS` old, before the main thread waits (for a rate limit, a prefetched page
-or a retry: `TapDiscord.flush_output`), at the end of each stream the SDK syncs
-(`DiscordStream.finalize_state_progress_markers`), and at interpreter exit (`atexit`;
-after an error or the SDK's SIGTERM STATE too). Output order never changes, so a
-target never sees a STATE before the records it covers; a killed run loses a suffix of
-its output, which the last STATE the target saw does not claim, so a rerun from it
-loses nothing. A SIGTERM or SIGINT that comes while a block is written is handled once
-the block is out (the SDK's handler writes a last STATE and exits: `run_after_flush`).
-When stdout is replaced (tests that capture it), each line is written at once, and
-flushed unless it is a RECORD.
+lines are collected in blocks of about 1 MB, and a block is handed over when it is
+full, at any message but RECORD and STATE, at a STATE when the last hand-over is more
+than `FLUSH_SECONDS` old, before the main thread waits (for a rate limit, a prefetched
+page or a retry: `TapDiscord.flush_output`), at the end of each stream the SDK syncs
+(`DiscordStream.finalize_state_progress_markers`, which also waits until it is
+written), and at interpreter exit (`atexit`; after an error or the SDK's SIGTERM STATE
+too). One output thread writes the blocks to stdout, in the order they were handed
+over, while the main thread goes on making the next ones: a write to a file, or to a
+pipe the target is slow to read, no longer stops the records (at most `QUEUED_BLOCKS`
+wait, so memory stays bounded; a write error is raised on the main thread at its next
+hand-over). Output order never changes, so a target never sees a STATE before the
+records it covers; a killed run loses a suffix of its output, which the last STATE the
+target saw does not claim, so a rerun from it loses nothing. A SIGTERM or SIGINT that
+comes while a block is handed over is handled once it is (the SDK's handler writes a
+last STATE and exits: `run_after_flush`). When stdout is replaced (tests that capture
+it), each line is written at once, and flushed unless it is a RECORD.
 
 `tests/test_record_path.py` compares this writer with the SDK's byte for byte on the
 emulator's world, non-ASCII, control characters, floats and the fallbacks included.
@@ -41,6 +45,7 @@ import atexit
 import codecs
 import contextlib
 import json
+import queue
 import sys
 import threading
 import time
@@ -62,6 +67,8 @@ if t.TYPE_CHECKING:
 BLOCK_BYTES = 1 << 20
 #: A STATE is written at once when the last block is older than this (liveness).
 FLUSH_SECONDS = 0.5
+#: Blocks handed over and not written yet, at most (the main thread waits beyond).
+QUEUED_BLOCKS = 4
 _ESCAPES = "tap_discord.json_ascii"
 
 _encode = json.JSONEncoder(
@@ -118,6 +125,56 @@ def _escaped(run: str) -> str:
 codecs.register_error(_ESCAPES, _json_ascii_escapes)
 
 
+class OutputThread:
+    """Writes blocks to a binary stream in a thread of its own, in order.
+
+    Why: a write of a 1 MB block costs the main thread a system call's worth of copying,
+    or a wait for the target to read (a pipe holds 64 KB); in this thread, which holds
+    no GIL while it writes, the main thread makes the next records meanwhile. Only
+    bytes the main thread finished pass here, so records and STATE still leave in the
+    one order the main thread made them.
+    """
+
+    def __init__(self, binary: t.IO[bytes]) -> None:
+        """Start the thread (a daemon: a pending block is written by `drain` at exit)."""
+        self._binary = binary
+        self._queue: queue.Queue[bytes] = queue.Queue(maxsize=QUEUED_BLOCKS)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="tap-discord-output", daemon=True)
+        self._thread.start()
+
+    def put(self, data: bytes) -> None:
+        """Hand a block over, waiting while `QUEUED_BLOCKS` are pending.
+
+        Re-raises a failed write's error (nothing is written after it).
+        """
+        self.raise_error()
+        self._queue.put(data)
+
+    def drain(self) -> None:
+        """Wait until every block handed over is written; re-raise a failed write's error."""
+        self._queue.join()
+        self.raise_error()
+
+    def raise_error(self) -> None:
+        """Re-raise the error of a failed write, if one failed."""
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        """Write blocks as they come; after a failure, drop them (the main thread raises)."""
+        while True:
+            data = self._queue.get()
+            try:
+                if self._error is None:
+                    self._binary.write(data)
+                    self._binary.flush()
+            except BaseException as exc:  # re-raised on the main thread
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+
 class FastSingerWriter(SimpleSingerWriter):
     """The SDK's Singer writer with fast RECORD and STATE encoding, writing in blocks."""
 
@@ -128,7 +185,8 @@ class FastSingerWriter(SimpleSingerWriter):
         self._block_bytes = 0
         self._flushing = False
         self._deferred: t.Callable[[], None] | None = None
-        self._thread: threading.Thread | None = None  # the thread that writes
+        self._thread: threading.Thread | None = None  # the thread that makes the lines
+        self._output: OutputThread | None = None  # the thread that writes them to stdout
         self._written_at = time.monotonic()
         _LIVE_WRITERS.add(self)
 
@@ -171,9 +229,16 @@ class FastSingerWriter(SimpleSingerWriter):
         return True
 
     def flush(self) -> None:
-        """Write the block to stdout and flush it; then run a deferred signal handler."""
-        if self._flushing or not self._block:
+        """Hand the block to the output thread, then run a deferred signal handler.
+
+        To a replaced stdout (a text stream without `buffer`), the block is written here.
+        """
+        if self._flushing:
             return  # a signal handler's write, inside a flush: that flush writes it
+        if self._output is not None:
+            self._output.raise_error()  # the target stopped reading: say so at once
+        if not self._block:
+            return
         self._flushing = True
         try:
             block, self._block, self._block_bytes = self._block, [], 0
@@ -182,10 +247,12 @@ class FastSingerWriter(SimpleSingerWriter):
             binary = getattr(out, "buffer", None)
             if binary is None:  # a text stream, as in tests that capture stdout
                 out.write(data.decode("utf-8"))
-            else:
                 out.flush()
-                binary.write(data)
-            out.flush()
+            else:
+                out.flush()  # anything written to the text layer goes first
+                if self._output is None:
+                    self._output = OutputThread(binary)
+                self._output.put(data)
             self._written_at = time.monotonic()
         finally:
             self._flushing = False
@@ -193,10 +260,20 @@ class FastSingerWriter(SimpleSingerWriter):
             if deferred is not None:  # even after a failed write: the signal asked to stop
                 deferred()
 
-    def flush_if_writer(self) -> None:
-        """`flush`, when called by the thread that writes the messages (else nothing)."""
+    def flush_if_writer(self, *, wait: bool = False) -> None:
+        """`flush`, when called by the thread that makes the lines (else nothing).
+
+        `wait`: and return only once every block handed over is written.
+        """
         if self._thread is threading.current_thread():
             self.flush()
+            if wait:
+                self.drain()
+
+    def drain(self) -> None:
+        """Wait until the output thread has written every block handed to it."""
+        if self._output is not None:
+            self._output.drain()
 
     def run_after_flush(self, action: t.Callable[[], None]) -> None:
         """Run `action` now, or, when called inside `flush` (a signal handler), after it.
@@ -248,13 +325,15 @@ _LIVE_WRITERS: set[FastSingerWriter] = set()
 def _flush_at_exit() -> None:
     """Write what is left when the process exits (after the SDK's SIGTERM STATE too).
 
-    Twice: a signal that comes during the first write runs the SDK's handler after it,
-    whose last STATE the second writes. Nothing is raised: stdout may be closed.
+    Twice: a signal that comes during the first hand-over runs the SDK's handler after
+    it, whose last STATE the second writes. Nothing is raised: stdout may be closed.
     """
     for writer in list(_LIVE_WRITERS):
         for _ in range(2):
             with contextlib.suppress(BaseException):
                 writer.flush()
+            with contextlib.suppress(BaseException):
+                writer.drain()
 
 
 #: The last `time_extracted` written, and its text.

@@ -191,16 +191,20 @@ def test_the_process_stdout_gets_blocks_in_order_and_the_rest_at_exit(monkeypatc
     writer = FastSingerWriter()
     record = RecordMessage(stream="s", record=FloatFreeRecord(x="y" * 40))
     writer.write_message(SchemaMessage(stream="s", schema={}, key_properties=[]))
+    writer.drain()  # written by the output thread: wait for it
     assert len(raw.writes) == 1, "a SCHEMA is written at once"
     writer.write_message(record)
     writer.write_message(StateMessage(value={"k": 1}))
+    writer.drain()
     assert len(raw.writes) == 1, "a STATE soon after a write waits in the block"
     for _ in range(4):
         writer.write_message(record)
+    writer.drain()
     assert len(raw.writes) == 2, "a full block is written"
     writer.write_message(record)
     monkeypatch.setattr(writer_module, "FLUSH_SECONDS", 0.0)
     writer.write_message(StateMessage(value={"k": 2}))
+    writer.drain()
     assert len(raw.writes) == 3, "a STATE is written when the last write is old enough"
     writer.write_message(record)
     writer_module._flush_at_exit()
@@ -209,7 +213,7 @@ def test_the_process_stdout_gets_blocks_in_order_and_the_rest_at_exit(monkeypatc
     assert len(raw.writes) == 4
 
 
-def test_a_signal_during_a_block_write_is_handled_after_it(monkeypatch) -> None:
+def test_a_signal_during_a_block_hand_over_is_handled_after_it(monkeypatch) -> None:
     """The SDK's SIGTERM handler (last STATE, exit) never splits a block from its STATE."""
     writer = FastSingerWriter()
 
@@ -217,20 +221,22 @@ def test_a_signal_during_a_block_write_is_handled_after_it(monkeypatch) -> None:
         writer.write_message(StateMessage(value={"last": True}))
         raise SystemExit(0)
 
-    class Interrupted(RawOut):
-        def write(self, data: Any) -> int:
-            if not self.writes:  # the signal arrives while the first block is written
-                writer.run_after_flush(sigterm_handler)
-            return super().write(data)
-
-    raw = Interrupted()
+    raw = RawOut()
     out = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
     monkeypatch.setattr(sys, "stdout", out)
     monkeypatch.setattr(sys, "__stdout__", out)
+    real_put = writer_module.OutputThread.put
+
+    def interrupted_put(self: Any, data: bytes) -> None:
+        writer.run_after_flush(sigterm_handler)  # the signal arrives during the hand-over
+        real_put(self, data)
+
+    monkeypatch.setattr(writer_module.OutputThread, "put", interrupted_put)
     for number in range(3):
         writer.write_message(RecordMessage(stream="s", record={"n": number}))
     with pytest.raises(SystemExit):
         writer.flush()
+    monkeypatch.setattr(writer_module.OutputThread, "put", real_put)
     writer_module._flush_at_exit()
     lines = [json.loads(line) for line in b"".join(raw.writes).splitlines()]
     assert [line.get("record", line.get("value")) for line in lines] == [
@@ -286,7 +292,41 @@ def test_only_the_writing_thread_flushes_and_a_closed_stdout_is_fatal(monkeypatc
     other.start()
     other.join()  # another thread: nothing written, nothing raised
     with pytest.raises(OutputClosedError, match="the target stopped reading"):
-        tap.flush_output()
+        tap.flush_output(wait=True)
+    with pytest.raises(OutputClosedError, match="the target stopped reading"):
+        tap.flush_output()  # and at every hand-over after it
+
+
+def test_the_main_thread_goes_on_while_a_slow_target_reads(monkeypatch) -> None:
+    """Blocks wait for the output thread, at most QUEUED_BLOCKS of them, in order."""
+    release = threading.Event()
+
+    class Slow(RawOut):
+        def write(self, data: Any) -> int:
+            release.wait(10)
+            return super().write(data)
+
+    raw = Slow()
+    out = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "__stdout__", out)
+    writer = FastSingerWriter()
+    queued = writer_module.QUEUED_BLOCKS
+    for number in range(queued + 1):  # one being written, the others queued
+        writer.write_message(SchemaMessage(stream=f"s{number}", schema={}, key_properties=[]))
+    assert raw.writes == [], "the main thread did not wait for the write"
+    blocked = threading.Thread(
+        target=writer.write_message,
+        args=(SchemaMessage(stream="last", schema={}, key_properties=[]),),
+    )
+    blocked.start()
+    blocked.join(0.3)
+    assert blocked.is_alive(), "a full queue makes the main thread wait: memory is bounded"
+    release.set()
+    blocked.join(10)
+    writer.drain()
+    streams = [json.loads(line)["stream"] for line in b"".join(raw.writes).splitlines()]
+    assert streams == [*(f"s{n}" for n in range(queued + 1)), "last"]
 
 
 def test_a_deselected_message_property_is_still_removed() -> None:
