@@ -301,8 +301,8 @@ class TapDiscord(Tap):
                 errors.append(
                     f"message_lookback {lookback!r} is invalid: {exc}; use e.g. P7D or PT12H"
                 )
-        spill_dir = self.config.get("prefetch_spill_dir")
-        if spill_dir and not _is_writable_directory(str(spill_dir)):
+        spill_dir = self.prefetch_spill_dir
+        if spill_dir and not _is_writable_directory(spill_dir):
             errors.append(
                 f"prefetch_spill_dir {spill_dir!r} is not a writable directory: create it, "
                 "or unset the setting to use the system's temporary directory"
@@ -375,9 +375,9 @@ class TapDiscord(Tap):
 
     @property
     def prefetch_spill_dir(self) -> str | None:
-        """Where parked pages go (None: the system's temporary directory)."""
+        """Where parked pages go (None: the system's temporary directory); `~` expanded."""
         value = self.config.get("prefetch_spill_dir")
-        return str(value) if value else None
+        return os.path.expanduser(str(value)) if value else None
 
     @cached_property
     def configured_channel_ids(self) -> set[str] | None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tap_discord.tap import TapDiscord
 from tests.emulator import Emulator, WorldSpec
 from tests.tapharness import run_tap
 
@@ -195,3 +196,10 @@ def test_discovery_needs_no_settings() -> None:
     run = run_tap({}, args=("--discover",))
     assert run.returncode == 0, run.stderr
     assert '"messages"' in run.stdout
+
+
+def test_a_spill_dir_under_home_is_expanded(tmp_path, monkeypatch) -> None:
+    (tmp_path / "spill").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    tap = TapDiscord(config=offline(prefetch_spill_dir="~/spill"))  # validated: no error
+    assert tap.prefetch_spill_dir == str(tmp_path / "spill")
