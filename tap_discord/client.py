@@ -16,6 +16,7 @@ import typing as t
 import backoff
 import requests
 import singer_sdk.singerlib as singer
+from requests.cookies import RequestsCookieJar, merge_cookies
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers._util import utc_now
@@ -360,10 +361,10 @@ class DiscordStream(RESTStream[t.Any]):
         for every page, a fifth of a worker's CPU in an unthrottled run, all of it in
         the GIL the main thread needs. A page whose request differs from the previous
         one's only in its parameters (the cursor) gets a copy of that request with a
-        new URL, the same request `prepare_request` builds, as long as the session has
-        no cookies to merge (the authenticator signs every request as it is sent).
+        new URL and the session's cookies of now: the request `prepare_request` builds
+        (the authenticator signs every request as it is sent).
         """
-        if previous is not None and not session.cookies:
+        if previous is not None:
             last, prepared = previous
             if (
                 http_request.method == last.method
@@ -374,6 +375,8 @@ class DiscordStream(RESTStream[t.Any]):
             ):
                 copy = prepared.copy()
                 copy.prepare_url(http_request.url, http_request.encode_params())
+                copy.headers.pop("Cookie", None)  # a response may have set or expired one
+                copy.prepare_cookies(merge_cookies(RequestsCookieJar(), session.cookies))
                 return copy
         return self._prepare_http_request(session, http_request)
 

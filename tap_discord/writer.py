@@ -59,6 +59,8 @@ from singer_sdk.singerlib.encoding.simple import (
     StateMessage,
 )
 
+from tap_discord.errors import OutputClosedError
+
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import TapState
     from singer_sdk.singerlib.encoding.simple import Message
@@ -157,9 +159,13 @@ class OutputThread:
         self.raise_error()
 
     def raise_error(self) -> None:
-        """Re-raise the error of a failed write, if one failed."""
-        if self._error is not None:
-            raise self._error
+        """Re-raise the error of a failed write, if one failed (one line for a closed pipe)."""
+        error = self._error
+        if isinstance(error, OSError):
+            msg = f"writing the Singer output failed ({error}): the target stopped reading"
+            raise OutputClosedError(msg) from error
+        if error is not None:
+            raise error
 
     def _run(self) -> None:
         """Write blocks as they come; after a failure, drop them (the main thread raises)."""
@@ -249,16 +255,20 @@ class FastSingerWriter(SimpleSingerWriter):
                 out.write(data.decode("utf-8"))
                 out.flush()
             else:
-                out.flush()  # anything written to the text layer goes first
                 if self._output is None:
+                    out.flush()  # anything written to the text layer goes first
                     self._output = OutputThread(binary)
                 self._output.put(data)
             self._written_at = time.monotonic()
         finally:
-            self._flushing = False
-            deferred, self._deferred = self._deferred, None
-            if deferred is not None:  # even after a failed write: the signal asked to stop
-                deferred()
+            self._end_of_flush()
+
+    def _end_of_flush(self) -> None:
+        """Leave `flush` or `drain`, and run a signal handler deferred meanwhile."""
+        self._flushing = False
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:  # even after a failed write: the signal asked to stop
+            deferred()
 
     def flush_if_writer(self, *, wait: bool = False) -> None:
         """`flush`, when called by the thread that makes the lines (else nothing).
@@ -271,9 +281,18 @@ class FastSingerWriter(SimpleSingerWriter):
                 self.drain()
 
     def drain(self) -> None:
-        """Wait until the output thread has written every block handed to it."""
-        if self._output is not None:
+        """Wait until the output thread has written every block handed to it.
+
+        A signal meanwhile is handled after it (its handler would hand a STATE over,
+        and the queue's lock, held while waiting, cannot be taken twice).
+        """
+        if self._output is None or self._flushing:
+            return
+        self._flushing = True
+        try:
             self._output.drain()
+        finally:
+            self._end_of_flush()
 
     def run_after_flush(self, action: t.Callable[[], None]) -> None:
         """Run `action` now, or, when called inside `flush` (a signal handler), after it.

@@ -427,6 +427,9 @@ def test_a_later_page_reuses_the_previous_request_with_its_own_cursor() -> None:
     stream = tap.streams["messages"]
     context = {"guild_id": "1", "channel_id": "22", "after": 333, "until": 5555}
     session = stream.new_worker_session()
+    prepared_afresh: list[Any] = []
+    afresh = stream._prepare_http_request
+    stream._prepare_http_request = lambda *a: prepared_afresh.append(a) or afresh(*a)
     first = stream.get_http_request(page=PageContext(stream_context=context, next_page_token=None))
     prepared = stream._next_page_request(session, first, None)
     later = stream.get_http_request(page=PageContext(stream_context=context, next_page_token=4444))
@@ -438,11 +441,16 @@ def test_a_later_page_reuses_the_previous_request_with_its_own_cursor() -> None:
     assert (copy.method, copy.url, copy.body) == (sdks.method, sdks.url, sdks.body)
     assert dict(copy.headers) == dict(sdks.headers)
     assert "after=333&" in (prepared.url or ""), "the previous page's request is unchanged"
-    # A cookie the server set must reach later requests: those are prepared afresh.
+    assert len(prepared_afresh) == 1, "only the first page's request is prepared afresh"
+    # Cookies a response set (Discord's Cloudflare) go with later pages, as requests does.
     session.cookies.set("__dcfduid", "abc")
     again = stream._next_page_request(session, later, (first, prepared))
     assert again.headers.get("Cookie") == "__dcfduid=abc"
     assert again.url == sdks.url
+    session.cookies.clear()  # expired: gone from the next page
+    cleared = stream._next_page_request(session, later, (later, again))
+    assert "Cookie" not in cleared.headers
+    assert len(prepared_afresh) == 1
 
 
 # Against the emulator ----------------------------------------------------------------

@@ -16,6 +16,7 @@ import json
 import math
 import sys
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -247,6 +248,33 @@ def test_a_signal_during_a_block_hand_over_is_handled_after_it(monkeypatch) -> N
     ]
 
 
+def test_a_signal_while_waiting_for_the_output_is_handled_after_it(monkeypatch) -> None:
+    raw = RawOut()
+    out = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "__stdout__", out)
+    writer = FastSingerWriter()
+
+    def sigterm_handler() -> None:  # what TapDiscord._handle_termination runs
+        writer.write_message(StateMessage(value={"last": True}))
+        raise SystemExit(0)
+
+    real_drain = writer_module.OutputThread.drain
+
+    def interrupted_drain(self: Any) -> None:
+        writer.run_after_flush(sigterm_handler)  # the signal arrives while it waits
+        real_drain(self)
+
+    writer.write_message(SchemaMessage(stream="s", schema={}, key_properties=[]))
+    monkeypatch.setattr(writer_module.OutputThread, "drain", interrupted_drain)
+    with pytest.raises(SystemExit):
+        writer.drain()
+    monkeypatch.setattr(writer_module.OutputThread, "drain", real_drain)
+    writer_module._flush_at_exit()
+    kinds = [json.loads(line)["type"] for line in b"".join(raw.writes).splitlines()]
+    assert kinds == ["SCHEMA", "STATE"]
+
+
 def test_an_in_process_sync_has_written_everything_when_it_returns(monkeypatch) -> None:
     raw = RawOut()
     out = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
@@ -312,9 +340,12 @@ def test_the_main_thread_goes_on_while_a_slow_target_reads(monkeypatch) -> None:
     monkeypatch.setattr(sys, "__stdout__", out)
     writer = FastSingerWriter()
     queued = writer_module.QUEUED_BLOCKS
+    started = time.monotonic()
     for number in range(queued + 1):  # one being written, the others queued
         writer.write_message(SchemaMessage(stream=f"s{number}", schema={}, key_properties=[]))
-    assert raw.writes == [], "the main thread did not wait for the write"
+        time.sleep(0.05)  # the output thread takes the first one meanwhile
+    assert time.monotonic() - started < 5, "the main thread did not wait for the write"
+    assert raw.writes == []
     blocked = threading.Thread(
         target=writer.write_message,
         args=(SchemaMessage(stream="last", schema={}, key_properties=[]),),
