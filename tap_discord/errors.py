@@ -33,6 +33,11 @@ class RateLimitBanError(UserFacingError):
 class OutputClosedError(UserFacingError):
     """The Singer output (stdout) cannot be written: the target stopped reading."""
 
+    @classmethod
+    def of(cls, exc: OSError) -> OutputClosedError:
+        """The one line for a failed write of the output."""
+        return cls(f"writing the Singer output failed ({exc}): the target stopped reading")
+
 
 class RequestFailedError(UserFacingError):
     """A request still failed after every retry; the message names the URL path."""

@@ -420,8 +420,7 @@ class TapDiscord(Tap):
         try:
             writer.flush_if_writer(wait=wait)
         except OSError as exc:
-            msg = f"writing the Singer output failed ({exc}): the target stopped reading"
-            raise OutputClosedError(msg) from exc
+            raise OutputClosedError.of(exc) from exc
 
     @cached_property
     def authenticator(self) -> requests.auth.AuthBase:

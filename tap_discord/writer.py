@@ -162,8 +162,7 @@ class OutputThread:
         """Re-raise the error of a failed write, if one failed (one line for a closed pipe)."""
         error = self._error
         if isinstance(error, OSError):
-            msg = f"writing the Singer output failed ({error}): the target stopped reading"
-            raise OutputClosedError(msg) from error
+            raise OutputClosedError.of(error) from error
         if error is not None:
             raise error
 
