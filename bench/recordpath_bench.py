@@ -34,6 +34,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `bench` and `tap_discord`
 
 from bench.bulk_bench import TOKEN, EmulatorProcess  # noqa: E402
 from tap_discord.client import DiscordStream  # noqa: E402
+from tap_discord.gctuning import collector_tuned_for_records  # noqa: E402
 from tap_discord.tap import TapDiscord  # noqa: E402
 
 if t.TYPE_CHECKING:
@@ -92,7 +93,8 @@ def measure(messages: int, profile: bool) -> None:
             "max_workers": 1,
         }
         DiscordStream.fetch_pages = replaying_pages(saved)  # type: ignore[method-assign]
-        with stdout_to_devnull():
+        # As the command line runs it: the collector tuned for the run's records.
+        with stdout_to_devnull(), collector_tuned_for_records():
             TapDiscord(config=config).sync_all()
             tap = TapDiscord(config=config)
             profiler = cProfile.Profile() if profile else None

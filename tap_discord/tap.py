@@ -40,6 +40,7 @@ from tap_discord.auth import (
     unauthorized_message,
 )
 from tap_discord.errors import OutputClosedError, UserFacingError
+from tap_discord.gctuning import collector_tuned_for_records
 from tap_discord.preflight import parse_json_file, state_errors, unknown_selected_streams
 from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter
 from tap_discord.snowflake import (
@@ -486,11 +487,15 @@ class TapDiscord(Tap):
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
-        """Run the tap; a user error becomes one line on stderr and exit code 1."""
+        """Run the tap; a user error becomes one line on stderr and exit code 1.
+
+        The garbage collector is tuned for the run's many short-lived records.
+        """
         try:
             for name in ("state", "catalog"):
                 kwargs[name] = _checked_json_file(kwargs.get(name), f"--{name} file")
-            super().invoke(*args, **kwargs)
+            with collector_tuned_for_records():
+                super().invoke(*args, **kwargs)
         except UserFacingError as exc:
             cls.logger.error("%s", exc)
             sys.exit(1)

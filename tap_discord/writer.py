@@ -50,6 +50,7 @@ import sys
 import threading
 import time
 import typing as t
+from threading import get_ident
 
 import msgspec
 from singer_sdk.helpers._state import StateWriter
@@ -190,7 +191,7 @@ class FastSingerWriter(SimpleSingerWriter):
         self._block_bytes = 0
         self._flushing = False
         self._deferred: t.Callable[[], None] | None = None
-        self._thread: threading.Thread | None = None  # the thread that makes the lines
+        self._maker: int | None = None  # the thread that makes the lines (its ident)
         self._output: OutputThread | None = None  # the thread that writes them to stdout
         self._written_at = time.monotonic()
         _LIVE_WRITERS.add(self)
@@ -212,17 +213,19 @@ class FastSingerWriter(SimpleSingerWriter):
 
     def write_message(self, message: Message) -> None:
         """Add one line to the block and write the block when it is due (see above)."""
-        line = self.message_bytes(message) + b"\n"
-        self._thread = threading.current_thread()
+        line = self.message_bytes(message)
+        self._maker = get_ident()
         if sys.stdout is not sys.__stdout__:  # captured: no exit hook will write a block
             self.flush()
-            sys.stdout.write(line.decode("utf-8"))
+            sys.stdout.write(line.decode("utf-8") + "\n")
             if not isinstance(message, RecordMessage):
                 sys.stdout.flush()
             return
         self._block.append(line)
-        self._block_bytes += len(line)
-        if self._block_bytes >= BLOCK_BYTES or self._due(message):
+        self._block_bytes += len(line) + 1
+        if self._block_bytes >= BLOCK_BYTES or (
+            type(message) is not RecordMessage and self._due(message)
+        ):
             self.flush()
 
     def _due(self, message: Message) -> bool:
@@ -247,7 +250,8 @@ class FastSingerWriter(SimpleSingerWriter):
         self._flushing = True
         try:
             block, self._block, self._block_bytes = self._block, [], 0
-            data = b"".join(block)
+            block.append(b"")  # so that the last line ends with a newline too
+            data = b"\n".join(block)
             out = sys.stdout
             binary = getattr(out, "buffer", None)
             if binary is None:  # a text stream, as in tests that capture stdout
@@ -274,7 +278,7 @@ class FastSingerWriter(SimpleSingerWriter):
 
         `wait`: and return only once every block handed over is written.
         """
-        if self._thread is threading.current_thread():
+        if self._maker == get_ident():
             self.flush()
             if wait:
                 self.drain()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import gc
 import io
 import json
 import math
@@ -21,6 +22,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib.encoding.simple import (
@@ -33,7 +35,8 @@ from singer_sdk.singerlib.encoding.simple import (
 from tap_discord import schemas
 from tap_discord import writer as writer_module
 from tap_discord.errors import OutputClosedError
-from tap_discord.streams.messages import PageDecoder
+from tap_discord.gctuning import YOUNG_THRESHOLD, collector_tuned_for_records
+from tap_discord.streams.messages import MessagesStream, PageDecoder
 from tap_discord.tap import TapDiscord
 from tap_discord.writer import FastSingerWriter, FloatFreeRecord, JsonStateWriter
 from tests.emulator import Emulator, WorldSpec
@@ -394,3 +397,46 @@ def test_the_bookmark_step_leaves_the_state_the_sdk_leaves() -> None:
         states.append(json.dumps(stream.get_context_state(context)))
     assert states[0] == states[1]
     assert json.loads(states[0])["replication_key_value"] == "1122334455667788990"
+
+
+def test_a_cli_run_collects_the_young_less_often_and_restores_the_collector(
+    monkeypatch, tmp_path
+) -> None:
+    """The run's records are made with the tuned collector; the process gets it back after."""
+    seen: list[tuple[int, int]] = []
+    get_records = MessagesStream.get_records
+
+    def spying(self: MessagesStream, context: Any) -> Any:
+        seen.append((gc.get_threshold()[0], gc.get_freeze_count()))
+        yield from get_records(self, context)
+
+    monkeypatch.setattr(MessagesStream, "get_records", spying)
+    before = gc.get_threshold()
+    with Emulator(WorldSpec.small(), bot_token=TOKEN) as emu:
+        config = tmp_path / "config.json"
+        config.write_text(json.dumps({"bot_token": TOKEN, "api_url": emu.api_url}))
+        result = CliRunner().invoke(TapDiscord.cli, ["--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert '"stream":"messages"' in result.stdout
+    assert seen, "the messages stream ran"
+    for threshold, frozen in seen:
+        assert threshold >= YOUNG_THRESHOLD > before[0]
+        assert frozen > 1000, "the objects made before the run are frozen"
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+
+def test_the_collector_is_restored_when_the_run_fails() -> None:
+    before = gc.get_threshold()
+    during: list[int] = []
+
+    def failing_run() -> None:
+        with collector_tuned_for_records():
+            during.append(gc.get_threshold()[0])
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        failing_run()
+    assert during == [max(before[0], YOUNG_THRESHOLD)]
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
