@@ -205,7 +205,8 @@ class Prefetcher:
         self._lock = threading.Lock()
         self._news = threading.Condition(self._lock)  # the main thread waits here
         self._lanes = [_Lane(threading.Condition(self._lock)) for _ in self._contexts]
-        self._workers = min(workers, len(self._contexts))
+        self._max_workers = workers
+        self._active = 0  # worker threads started and not finished claiming
         self._budget = budget
         self._lane_cap = lane_cap
         self._skippable = skippable
@@ -219,8 +220,9 @@ class Prefetcher:
         self._estimate = page_estimate  # bytes a request in flight reserves
         self._next = 0  # next target a worker may claim
         self._current = 0  # target the main thread drains
-        self._stop_after = len(self._contexts)  # no target beyond a fatal error
+        self._stop_after = sys.maxsize  # no target beyond a fatal error
         self._closed = False
+        self._started = False
         self._waiting: set[int] = set()  # targets waiting for a budget slot
         self._threads: list[threading.Thread] = []
         self.peak_held = 0  # for tests and benchmarks: the most bytes ever held at once
@@ -243,11 +245,32 @@ class Prefetcher:
     def start(self) -> None:
         """Start the worker threads (daemons: they never keep the process alive)."""
         map_large_blocks()
-        for number in range(self._workers):
+        with self._lock:
+            self._started = True
+            self._add_workers()
+
+    def extend(self, contexts: Sequence[Context]) -> None:
+        """Add targets after the others (output order), with workers for them if needed.
+
+        Why: the targets of a guild's threads are known only once its threads are
+        listed, which the main thread does while workers already read its channels.
+        """
+        with self._lock:
+            for context in contexts:
+                self._contexts.append(context)
+                self._lanes.append(_Lane(threading.Condition(self._lock)))
+            if self._started and not self._closed:  # more lanes may need more workers
+                self._add_workers()
+
+    def _add_workers(self) -> None:
+        """Start workers for unclaimed lanes, up to `workers` at once (the lock held)."""
+        unclaimed = len(self._lanes) - self._next
+        for _ in range(min(self._max_workers - self._active, unclaimed)):
             thread = threading.Thread(
-                target=self._work, name=f"tap-discord-prefetch-{number}", daemon=True
+                target=self._work, name=f"tap-discord-prefetch-{len(self._threads)}", daemon=True
             )
             self._threads.append(thread)
+            self._active += 1
             thread.start()
 
     def close(self) -> None:
@@ -353,6 +376,7 @@ class Prefetcher:
         with self._lock:
             index = self._next
             if self._closed or index >= len(self._lanes) or index > self._stop_after:
+                self._active -= 1  # this worker ends
                 return None
             self._next += 1
             return index

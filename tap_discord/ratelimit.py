@@ -610,6 +610,8 @@ class RateLimiter:
                 opens = self._global_window_opens(now)
                 if opens > now:  # a fresh slot, so requests stay 1/rate apart
                     return self._next_global_slot(opens)
+                if not self._within_invalid_limit(now):
+                    return self._next_global_slot(now + POLL_SECONDS)
                 self._claim_probe()
                 self._mark_sent()
                 return None
@@ -846,6 +848,17 @@ class RateLimiter:
         self._prune_invalid(now)
         if len(c.invalid) >= self.invalid_request_limit and self._stop_message is None:
             self._stop_message = self._guard_message()
+
+    def _within_invalid_limit(self, now: float) -> bool:
+        """Whether a request may go without the guard ever counting past its limit.
+
+        Were it and every request in flight refused, the guard would stop the run at
+        `invalid_request_limit`, not beyond (lock held). Why: worker threads send
+        requests at once, and those in flight when the limit is reached would all
+        count beyond it.
+        """
+        self._prune_invalid(now)
+        return len(self._counters.invalid) + self._in_flight < self.invalid_request_limit
 
     def _prune_invalid(self, now: float) -> None:
         window = self._counters.invalid

@@ -148,6 +148,27 @@ def test_pages_come_out_in_target_order_whatever_the_workers_timing() -> None:
     assert got == [(i, n) for i, size in enumerate(sizes) for n in range(size)]
 
 
+def test_targets_added_later_are_fetched_and_come_out_after_the_first_ones() -> None:
+    """The guild's threads join the channels' prefetcher once they are listed."""
+    first, later = [3, 0, 2], [4, 1, 0, 5]
+    source = FakeSource(delay=0.002)
+    plan = targets(*first, *later)
+    with prefetcher(source, plan[: len(first)], workers=2, budget=4, lane_cap=2) as p:
+        time.sleep(0.05)  # the first targets' workers may be done: new ones must start
+        p.extend(plan[len(first) :])
+        got = run_with_deadline(lambda: drain(p, len(plan)))
+    assert got == [(i, n) for i, size in enumerate(first + later) for n in range(size)]
+    assert len(source.sessions) <= 2 + len(later), "a worker per unclaimed lane at most"
+
+
+def test_targets_added_to_an_empty_prefetcher_get_workers() -> None:
+    source = FakeSource()
+    with prefetcher(source, [], workers=3, budget=4, lane_cap=2) as p:
+        p.extend(targets(2, 1))
+        got = run_with_deadline(lambda: drain(p, 2))
+    assert got == [(0, 0), (0, 1), (1, 0)]
+
+
 def test_budget_bounds_memory_and_never_blocks_the_drained_target() -> None:
     source = FakeSource(delay=0.001)
     sizes = [60, 40, 1, 1, 30, 2, 50]  # the first target alone is six times the budget
@@ -488,6 +509,17 @@ def test_parallel_output_equals_sequential_output() -> None:
         assert comparable(parallel) == comparable(sequential)
         assert parallel.final_state == sequential.final_state
         assert Counter(r["id"] for r in parallel.records("messages")) == visible(emu)
+        # Per guild: its channels by id, then its threads by id (listed meanwhile).
+        threads = {t["id"] for ts in emu.world.threads.values() for t in ts}
+        read = list(dict.fromkeys(r["channel_id"] for r in parallel.records("messages")))
+        assert any(c in threads for c in read) and any(c not in threads for c in read)
+        for guild in emu.world.guilds:
+            mine = [c for c in read if emu.world.guild_of[c] == guild["id"]]
+            kinds = [c in threads for c in mine]
+            assert kinds == sorted(kinds), "every channel before every thread"
+            assert [c for c in mine if c in threads] == sorted(
+                (c for c in mine if c in threads), key=int
+            )
 
         for cid in [c for c in emu.world.messages if emu.visible_messages(c)][:4]:
             emu.add_messages(cid, 130)
@@ -520,6 +552,19 @@ def test_parallel_is_faster_and_never_hits_a_rate_limit() -> None:
         assert comparable(runs[8]) == comparable(runs[1])
         assert span[8] < 0.4 * span[1], span
         assert wall[8] < wall[1], wall
+
+
+def test_threads_are_listed_while_the_channels_pages_are_fetched() -> None:
+    """The listing (two requests per channel) does not hold back the channels' pages."""
+    with Emulator(paged_world(), bot_token=TOKEN) as emu:
+        emu.settings.rate_limits = "real"
+        emu.settings.time_scale = 0.1
+        run = run_tap(config(emu, max_workers=8))
+        assert run.returncode == 0, run.stderr
+        pages = [r.time for r in emu.requests if r.route == "messages"]
+        listing = [r.time for r in emu.requests if r.route == "archived"]
+        assert len(listing) > 2 and min(pages) < max(listing), "fetched during the listing"
+        assert not [r for r in emu.requests if r.status == 429]
 
 
 def test_forbidden_and_vanished_targets_are_skipped_the_same_way() -> None:
@@ -727,6 +772,10 @@ def test_unchanged_channels_and_threads_cost_no_request_and_keep_their_bookmarks
         second = run_tap(config(emu, max_workers=8), state=first.final_state)
         assert second.returncode == 0, second.stderr
         asked = Counter(r.major for r in emu.requests if r.route == "messages")
+        # Channels the bot may not read are asked once each run (200 [] or one 403).
+        unreadable = emu.world.no_history | emu.world.unreadable
+        assert all(asked[c] == 1 for c in unreadable & asked.keys())
+        asked = Counter({c: n for c, n in asked.items() if c not in unreadable})
         assert asked == {thread: 1, channel: 3}, "250 new: 2 full pages and a short one"
         after = bookmarks_of(second)
         emitted = second.records("messages")

@@ -27,8 +27,10 @@ from tap_discord.streams.users import (
 BOT_STREAMS = (
     GuildsStream,
     ChannelsStream,
-    ThreadsStream,
+    # Messages before threads: the messages stream lists the threads while workers
+    # read the channels' pages; the threads stream then emits that list.
     MessagesStream,
+    ThreadsStream,
     MembersStream,
     InvitesStream,
     RolesStream,

@@ -9,6 +9,7 @@ the bot cannot see.
 from __future__ import annotations
 
 import copy
+import threading
 import typing as t
 
 from tap_discord import schemas
@@ -18,7 +19,7 @@ from tap_discord.responses import response_json
 from tap_discord.streams.guilds import GuildChildStream
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Generator, Iterable
 
     import requests
     from singer_sdk.helpers.types import Context
@@ -67,6 +68,35 @@ class ChannelsStream(GuildChildStream):
         return t.cast("list[dict[str, t.Any]]", self.discord_tap.cache[key])
 
 
+class FirstContact:
+    """The first request to each channel, made by whichever thread asks first.
+
+    Why: the messages stream reads a guild's channels in worker threads while the main
+    thread lists their archived threads, and a channel the bot cannot see answers 403
+    to both. The thread that comes second waits for the first one's answer, and asks
+    nothing if the channel turned out unreadable: one refused request, not two.
+    """
+
+    def __init__(self) -> None:
+        """No channel asked yet."""
+        self._lock = threading.Lock()
+        self._answers: dict[str, threading.Event] = {}
+
+    def first(self, channel_id: str) -> bool:
+        """True: the caller asks first (and must call `answered`); False: it was answered."""
+        with self._lock:
+            answer = self._answers.get(channel_id)
+            if answer is None:
+                self._answers[channel_id] = threading.Event()
+                return True
+        answer.wait()
+        return False
+
+    def answered(self, channel_id: str) -> None:
+        """The first request to the channel has its answer (the unreadable set is updated)."""
+        self._answers[channel_id].set()
+
+
 class ThreadsStream(GuildChildStream):
     """Active threads of the guild, plus archived public and private threads per channel.
 
@@ -90,55 +120,82 @@ class ThreadsStream(GuildChildStream):
         guild_id = str((context or {})["guild_id"])
         yield from copy.deepcopy(self.guild_threads(guild_id))
 
-    def guild_threads(self, guild_id: str) -> list[dict[str, t.Any]]:
-        """Every thread of the guild the bot can list, by id, read at most once per run."""
+    def guild_threads(
+        self, guild_id: str, contact: FirstContact | None = None
+    ) -> list[dict[str, t.Any]]:
+        """Every thread of the guild the bot can list, by id, read at most once per run.
+
+        `contact`: shared with threads that read the guild's channels meanwhile.
+        """
         key = ("threads", guild_id)
         if key not in self.discord_tap.cache:
-            self.discord_tap.cache[key] = self._list_threads(guild_id)
-        return self.discord_tap.cache[key]
+            self.discord_tap.cache[key] = self._list_threads(guild_id, contact)
+        return t.cast("list[dict[str, t.Any]]", self.discord_tap.cache[key])
 
-    def _list_threads(self, guild_id: str) -> list[dict[str, t.Any]]:
+    def _list_threads(self, guild_id: str, contact: FirstContact | None) -> list[dict[str, t.Any]]:
         """Active threads, then archived ones per parent channel, de-duplicated."""
         found: dict[str, dict[str, t.Any]] = {}
         for thread in self._read({"guild_id": guild_id}):
             found[str(thread["id"])] = thread
         if self.config.get("include_archived_threads", True):
-            for thread in self._archived_threads(guild_id):
+            for thread in self._archived_threads(guild_id, contact):
                 found.setdefault(str(thread["id"]), thread)
         return sorted(found.values(), key=by_id)
 
-    def _archived_threads(self, guild_id: str) -> Iterable[dict[str, t.Any]]:
+    def _archived_threads(
+        self, guild_id: str, contact: FirstContact | None
+    ) -> Iterable[dict[str, t.Any]]:
         """Public, then private (if allowed) archived threads of each parent channel."""
         channels_stream = t.cast("ChannelsStream", self.discord_tap.streams["channels"])
         unreadable = self.discord_tap.unreadable_channels
         private_allowed = True
         for channel in channels_stream.guild_channels(guild_id):
             channel_id = str(channel["id"])
-            if channel.get("type") not in THREAD_PARENT_TYPES or channel_id in unreadable:
+            if channel.get("type") not in THREAD_PARENT_TYPES:
                 continue
-            context = {"guild_id": guild_id, "channel_id": channel_id, "scope": "public"}
+            asks_first = contact is None or contact.first(channel_id)
             try:
-                yield from self.request_records(context)
-            except ResourceSkippedError as exc:
-                unreadable.add(channel_id)
-                self.warn_skipped(exc, context)
-                continue
-            if not private_allowed:
-                continue
-            context = {**context, "scope": "private"}
-            try:
-                yield from self.request_records(context)
-            except ResourceSkippedError as exc:
-                self.warn_skipped(exc, context)
-                if exc.code == 50001:
-                    unreadable.add(channel_id)
-                else:
-                    private_allowed = False
-                    self.logger.warning(
-                        "Not listing private archived threads of guild %s: grant the bot "
-                        "Manage Threads to read them.",
-                        guild_id,
+                if channel_id not in unreadable:
+                    private_allowed = yield from self._channel_archived_threads(
+                        guild_id, channel_id, private_allowed=private_allowed
                     )
+            finally:
+                if contact is not None and asks_first:
+                    contact.answered(channel_id)
+
+    def _channel_archived_threads(
+        self, guild_id: str, channel_id: str, *, private_allowed: bool
+    ) -> Generator[dict[str, t.Any], None, bool]:
+        """One channel's public, then private (if allowed) archived threads.
+
+        Returns whether private archived threads may still be asked for (a 50013 on
+        one channel means the bot lacks Manage Threads in the whole guild).
+        """
+        unreadable = self.discord_tap.unreadable_channels
+        context = {"guild_id": guild_id, "channel_id": channel_id, "scope": "public"}
+        try:
+            yield from self.request_records(context)
+        except ResourceSkippedError as exc:
+            unreadable.add(channel_id)
+            self.warn_skipped(exc, context)
+            return private_allowed
+        if not private_allowed:
+            return False
+        context = {**context, "scope": "private"}
+        try:
+            yield from self.request_records(context)
+        except ResourceSkippedError as exc:
+            self.warn_skipped(exc, context)
+            if exc.code == 50001:
+                unreadable.add(channel_id)
+                return True
+            self.logger.warning(
+                "Not listing private archived threads of guild %s: grant the bot "
+                "Manage Threads to read them.",
+                guild_id,
+            )
+            return False
+        return True
 
     def _read(self, context: Context) -> Iterable[dict[str, t.Any]]:
         """Read one thread list; a list the bot may not see is skipped with a warning."""

@@ -37,12 +37,17 @@ from tap_discord.errors import ResourceSkippedError
 from tap_discord.prefetch import DRAINED_LANE_PAGES, Prefetcher
 from tap_discord.responses import MalformedResponseError, response_json
 from tap_discord.snowflake import is_snowflake, lookback_cursor, max_snowflake
-from tap_discord.streams.channels import ChannelsStream, ThreadsStream, by_id
+from tap_discord.streams.channels import (
+    ChannelsStream,
+    FirstContact,
+    ThreadsStream,
+    by_id,
+)
 from tap_discord.streams.guilds import GuildChildStream
 from tap_discord.writer import FloatFreeRecord
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Generator, Iterable, Iterator
 
     from singer_sdk.helpers.types import Context
 
@@ -146,9 +151,15 @@ class MessagesStream(GuildChildStream):
         content_check = self.content_check
         content_check.start()
         bookmarks = self.channel_bookmarks(context)
-        plan = self.read_plan(guild_id, bookmarks)
+        plan = self.read_plan(guild_id, self.channel_targets(guild_id), bookmarks)
         try:
             with self.prefetcher(plan) as prefetched:
+                # Listed while workers read the channels (their windows open meanwhile).
+                threads = self.list_threads(guild_id, concurrent=prefetched is not None)
+                thread_plan = self.read_plan(guild_id, threads, bookmarks)
+                if prefetched:
+                    prefetched.extend(thread_plan)
+                plan += thread_plan
                 for index, target in enumerate(plan):
                     channel_id = str(target["channel_id"])
                     pages = prefetched.pages(index) if prefetched else None
@@ -162,6 +173,48 @@ class MessagesStream(GuildChildStream):
                         )
         finally:
             self._guild_state = None
+            self._first_contact = None
+
+    _first_contact: FirstContact | None = None
+
+    def list_threads(self, guild_id: str, *, concurrent: bool) -> list[dict[str, t.Any]]:
+        """The guild's threads to read, listed now (or from the threads stream's list).
+
+        `concurrent`: workers read the guild's channels meanwhile; the first request to
+        each channel, from either side, goes alone (`FirstContact`).
+        """
+        contact = FirstContact() if concurrent else None
+        self._first_contact = contact
+        threads_stream = t.cast("ThreadsStream", self.discord_tap.streams["threads"])
+        return self.readable(threads_stream.guild_threads(guild_id, contact))
+
+    def fetch_pages(
+        self, session: requests.Session, context: Context, priority: int | None = None
+    ) -> Generator[Page, None, None]:
+        """A channel's pages; none for a channel found unreadable (by the thread listing).
+
+        When the thread listing runs meanwhile, the first request to the channel goes
+        alone, and a 403 marks it unreadable at once (`FirstContact`).
+        """
+        channel_id = str(context["channel_id"])
+        unreadable = self.discord_tap.unreadable_channels
+        contact = self._first_contact
+        asks_first = contact is not None and contact.first(channel_id)
+        try:
+            if channel_id in unreadable:
+                return
+            pages = super().fetch_pages(session, context, priority)
+            try:
+                page = next(pages, None)
+            except ResourceSkippedError:
+                unreadable.add(channel_id)  # as the thread listing does: 403 or 404
+                raise
+        finally:
+            if contact is not None and asks_first:
+                contact.answered(channel_id)
+        if page is not None:
+            yield page
+            yield from pages
 
     @cached_property
     def page_decoder(self) -> PageDecoder:
@@ -191,14 +244,16 @@ class MessagesStream(GuildChildStream):
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = latest_record["id"]
 
-    def read_plan(self, guild_id: str, bookmarks: dict[str, str]) -> list[Context]:
+    def read_plan(
+        self, guild_id: str, targets: list[dict[str, t.Any]], bookmarks: dict[str, str]
+    ) -> list[Context]:
         """The request context of every target with something to read, in reading order.
 
         A target whose `last_message_id` is not beyond its start cursor costs no request;
         with `message_lookback`, every target with a bookmark is read (edits need it).
         """
         plan: list[Context] = []
-        for target in self.message_targets(guild_id):
+        for target in targets:
             channel_id = str(target["id"])
             start = self.start_cursor(bookmarks.get(channel_id))
             if has_messages_after(target, start):
@@ -207,8 +262,8 @@ class MessagesStream(GuildChildStream):
         return plan
 
     def prefetcher(self, plan: list[Context]) -> t.ContextManager[Prefetcher | None]:
-        """Worker threads for the plan's pages, or None when one thread is enough."""
-        workers = min(self.discord_tap.max_workers, len(plan))
+        """Worker threads for the plan's pages (more may be added), or None with one thread."""
+        workers = self.discord_tap.max_workers
         if workers <= 1:
             return contextlib.nullcontext()
         return Prefetcher(
@@ -243,15 +298,22 @@ class MessagesStream(GuildChildStream):
             return lookback_cursor(int(bookmark), tap.message_lookback, tap.start_after)
         return tap.start_after
 
-    def message_targets(self, guild_id: str) -> list[dict[str, t.Any]]:
-        """Channels and threads with a message history, filtered by `channel_ids`, by id."""
+    def channel_targets(self, guild_id: str) -> list[dict[str, t.Any]]:
+        """The guild's channels with a message history, by id (`readable`)."""
+        channels_stream = t.cast("ChannelsStream", self.discord_tap.streams["channels"])
+        return self.readable(channels_stream.guild_channels(guild_id))
+
+    def readable(self, items: Iterable[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+        """The channels or threads of `items` to read, by id.
+
+        Those with a message history that the bot may read and `channel_ids` wants (a
+        thread through its parent too).
+        """
         tap = self.discord_tap
-        channels = t.cast("ChannelsStream", tap.streams["channels"]).guild_channels(guild_id)
-        threads = t.cast("ThreadsStream", tap.streams["threads"]).guild_threads(guild_id)
         wanted = tap.configured_channel_ids
         targets = [
             item
-            for item in (*channels, *threads)
+            for item in items
             if item.get("type") in MESSAGE_CHANNEL_TYPES
             and str(item["id"]) not in tap.unreadable_channels
             and (
