@@ -264,6 +264,8 @@ class Prefetcher:
 
     def _add_workers(self) -> None:
         """Start workers for unclaimed lanes, up to `workers` at once (the lock held)."""
+        if self._next > self._stop_after:  # a fatal error: no lane will be claimed
+            return
         unclaimed = len(self._lanes) - self._next
         for _ in range(min(self._max_workers - self._active, unclaimed)):
             thread = threading.Thread(
@@ -364,12 +366,19 @@ class Prefetcher:
 
     def _work(self) -> None:
         """Claim targets in order and fetch them, until none is left or we are closed."""
-        session = self._source.new_worker_session()
+        ended = False  # `_claim` counted this worker out
         try:
-            while (index := self._claim()) is not None:
-                self._fill(index, session)
+            session = self._source.new_worker_session()
+            try:
+                while (index := self._claim()) is not None:
+                    self._fill(index, session)
+                ended = True
+            finally:
+                session.close()
         finally:
-            session.close()
+            if not ended:  # died of an exception: count it out here
+                with self._lock:
+                    self._active -= 1
 
     def _claim(self) -> int | None:
         """The next unclaimed target, or None when there is none or work has stopped."""

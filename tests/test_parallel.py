@@ -28,6 +28,7 @@ from singer_sdk.streams.rest import PageContext
 
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.prefetch import Page, ParkedPage, Prefetcher
+from tap_discord.ratelimit import RateLimitedAdapter
 from tap_discord.tap import TapDiscord
 from tests.emulator import Emulator, WorldSpec
 from tests.tapharness import ROOT, TapRun, _clean_env, _parse, run_tap
@@ -567,6 +568,35 @@ def test_threads_are_listed_while_the_channels_pages_are_fetched() -> None:
         assert not [r for r in emu.requests if r.status == 429]
 
 
+def test_a_hidden_channel_costs_one_request_whoever_asks_first(monkeypatch, capsys) -> None:
+    """Workers read the channels while the main thread lists their threads: slow answers
+    and a late listing still never send both a message and a thread request to it."""
+    send = RateLimitedAdapter.send
+
+    def slow_messages(self: RateLimitedAdapter, request: Any, *args: Any, **kw: Any) -> Any:
+        response = send(self, request, *args, **kw)
+        if "/messages" in str(request.url):
+            time.sleep(0.3)  # answered late: the listing reaches the channel meanwhile
+        return response
+
+    start = Prefetcher.start
+
+    def late_main_thread(self: Prefetcher) -> None:
+        start(self)
+        time.sleep(0.05)  # the main thread descheduled just after starting the workers
+
+    monkeypatch.setattr(RateLimitedAdapter, "send", slow_messages)
+    monkeypatch.setattr(Prefetcher, "start", late_main_thread)
+    with Emulator(WorldSpec.small(guilds=1, unreadable_channels=6), bot_token=TOKEN) as emu:
+        # Every channel's worker at once; the listing reaches them within the 0.3 s.
+        TapDiscord(config=config(emu, max_requests_per_second=2000)).sync_all()
+        capsys.readouterr()  # the Singer output is not needed
+        assert emu.world.unreadable
+        for channel_id in emu.world.unreadable:
+            asked = [(r.route, r.status) for r in emu.requests if r.major == channel_id]
+            assert len(asked) == 1 and asked[0][1] == 403, (channel_id, asked)
+
+
 def test_forbidden_and_vanished_targets_are_skipped_the_same_way() -> None:
     with Emulator(WorldSpec.small(), bot_token=TOKEN) as emu:
         guild = emu.world.guilds[0]["id"]
@@ -616,7 +646,9 @@ def test_a_401_while_reading_messages_is_fatal_and_one_line() -> None:
         assert run.returncode == 1
         errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
         assert len(errors) == 1, run.stderr
-        assert "401" in errors[0] and "/messages" in errors[0] and "bot_token" in errors[0]
+        # The threads are listed while messages are read: the 401 may answer either.
+        assert "401" in errors[0] and "bot_token" in errors[0]
+        assert "/messages" in errors[0] or "/threads/archived/" in errors[0], errors[0]
         assert "Traceback" not in run.output and TOKEN not in run.output
         ids = [r["id"] for r in run.records("messages")]
         assert ids == sequential_order(emu)[: len(ids)], "what a sequential run emits first"

@@ -77,10 +77,15 @@ class FirstContact:
     nothing if the channel turned out unreadable: one refused request, not two.
     """
 
-    def __init__(self) -> None:
-        """No channel asked yet."""
+    def __init__(self, before_wait: t.Callable[[], None] | None = None) -> None:
+        """No channel asked yet.
+
+        `before_wait` runs before a thread waits for an answer (the tap's output flush:
+        the main thread's records do not wait with it).
+        """
         self._lock = threading.Lock()
         self._answers: dict[str, threading.Event] = {}
+        self._before_wait = before_wait
 
     def first(self, channel_id: str) -> bool:
         """True: the caller asks first (and must call `answered`); False: it was answered."""
@@ -89,6 +94,8 @@ class FirstContact:
             if answer is None:
                 self._answers[channel_id] = threading.Event()
                 return True
+        if not answer.is_set() and self._before_wait is not None:
+            self._before_wait()
         answer.wait()
         return False
 

@@ -152,10 +152,13 @@ class MessagesStream(GuildChildStream):
         content_check.start()
         bookmarks = self.channel_bookmarks(context)
         plan = self.read_plan(guild_id, self.channel_targets(guild_id), bookmarks)
+        concurrent = self.discord_tap.max_workers > 1
+        # Before any worker starts: each reads it at its channel's first request.
+        self._first_contact = FirstContact(self.discord_tap.flush_output) if concurrent else None
         try:
             with self.prefetcher(plan) as prefetched:
                 # Listed while workers read the channels (their windows open meanwhile).
-                threads = self.list_threads(guild_id, concurrent=prefetched is not None)
+                threads = self.list_threads(guild_id, self._first_contact)
                 thread_plan = self.read_plan(guild_id, threads, bookmarks)
                 if prefetched:
                     prefetched.extend(thread_plan)
@@ -177,14 +180,12 @@ class MessagesStream(GuildChildStream):
 
     _first_contact: FirstContact | None = None
 
-    def list_threads(self, guild_id: str, *, concurrent: bool) -> list[dict[str, t.Any]]:
+    def list_threads(self, guild_id: str, contact: FirstContact | None) -> list[dict[str, t.Any]]:
         """The guild's threads to read, listed now (or from the threads stream's list).
 
-        `concurrent`: workers read the guild's channels meanwhile; the first request to
-        each channel, from either side, goes alone (`FirstContact`).
+        `contact`: shared with the workers that read the guild's channels meanwhile;
+        the first request to each channel, from either side, goes alone.
         """
-        contact = FirstContact() if concurrent else None
-        self._first_contact = contact
         threads_stream = t.cast("ThreadsStream", self.discord_tap.streams["threads"])
         return self.readable(threads_stream.guild_threads(guild_id, contact))
 
@@ -212,9 +213,12 @@ class MessagesStream(GuildChildStream):
         finally:
             if contact is not None and asks_first:
                 contact.answered(channel_id)
-        if page is not None:
-            yield page
-            yield from pages
+        try:
+            if page is not None:
+                yield page
+                yield from pages
+        finally:
+            pages.close()  # here, on this thread (its limiter priority is per thread)
 
     @cached_property
     def page_decoder(self) -> PageDecoder:
@@ -264,7 +268,7 @@ class MessagesStream(GuildChildStream):
     def prefetcher(self, plan: list[Context]) -> t.ContextManager[Prefetcher | None]:
         """Worker threads for the plan's pages (more may be added), or None with one thread."""
         workers = self.discord_tap.max_workers
-        if workers <= 1:
+        if workers <= 1:  # `get_records` relies on this: no FirstContact then
             return contextlib.nullcontext()
         return Prefetcher(
             self,
