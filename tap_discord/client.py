@@ -340,15 +340,6 @@ class DiscordStream(RESTStream[t.Any]):
         response.status_code = page.response.status_code
         return self.parse_response(response)
 
-    def _prepare_with(
-        self, session: requests.Session, context: Context, token: t.Any
-    ) -> requests.PreparedRequest:
-        """The SDK's request for this page (URL, params, headers, auth), built on `session`."""
-        http_request = self.get_http_request(
-            page=PageContext(stream_context=context, next_page_token=token)
-        )
-        return self._prepare_http_request(session, http_request)
-
     def _next_page_request(
         self,
         session: requests.Session,

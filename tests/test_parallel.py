@@ -436,7 +436,8 @@ def test_worker_requests_equal_the_sdk_requests() -> None:
     for token in (None, 4444):
         paginator = stream.new_page_paginator(context)
         paginator._value = token
-        ours = stream._prepare_with(session, context, token)
+        page = PageContext(stream_context=context, next_page_token=token)
+        ours = stream._prepare_http_request(session, stream.get_http_request(page=page))
         sdks = stream._prepare_request(context=context, page=paginator)
         assert (ours.method, ours.url, ours.body) == (sdks.method, sdks.url, sdks.body)
         assert dict(ours.headers) == dict(sdks.headers)

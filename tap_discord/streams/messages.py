@@ -152,11 +152,12 @@ class MessagesStream(GuildChildStream):
         content_check.start()
         bookmarks = self.channel_bookmarks(context)
         plan = self.read_plan(guild_id, self.channel_targets(guild_id), bookmarks)
-        concurrent = self.discord_tap.max_workers > 1
-        # Before any worker starts: each reads it at its channel's first request.
-        self._first_contact = FirstContact(self.discord_tap.flush_output) if concurrent else None
+        prefetcher = self.prefetcher(plan)
+        # Made before any worker starts: each reads it at its channel's first request.
+        if isinstance(prefetcher, Prefetcher):
+            self._first_contact = FirstContact(self.discord_tap.flush_output)
         try:
-            with self.prefetcher(plan) as prefetched:
+            with prefetcher as prefetched:
                 # Listed while workers read the channels (their windows open meanwhile).
                 threads = self.list_threads(guild_id, self._first_contact)
                 thread_plan = self.read_plan(guild_id, threads, bookmarks)
@@ -268,7 +269,7 @@ class MessagesStream(GuildChildStream):
     def prefetcher(self, plan: list[Context]) -> t.ContextManager[Prefetcher | None]:
         """Worker threads for the plan's pages (more may be added), or None with one thread."""
         workers = self.discord_tap.max_workers
-        if workers <= 1:  # `get_records` relies on this: no FirstContact then
+        if workers <= 1:
             return contextlib.nullcontext()
         return Prefetcher(
             self,
