@@ -6,6 +6,8 @@ import threading
 import time
 from collections import Counter
 
+import pytest
+
 from tests.emulator import Emulator, WorldSpec
 from tests.tapharness import run_tap
 
@@ -125,3 +127,62 @@ def test_channel_ids_restricts_messages_to_those_channels_and_their_threads() ->
         assert run.returncode == 0, run.stderr
         threads = {t["id"] for t in emu.world.threads[guild_id] if t["parent_id"] == parent}
         assert {r["channel_id"] for r in run.records("messages")} == {parent} | threads
+
+
+def bookmark_errors(run, start: dict[str, str] | None = None) -> list[str]:
+    """Every STATE's channel bookmarks against the messages written before it.
+
+    A bookmark must be exactly the newest message of its channel written so far (or
+    the bookmark the run started from): one behind, and a kill there repeats that
+    message; one ahead, and a kill there loses one.
+    """
+    newest: dict[str, str] = dict(start or {})
+    errors: list[str] = []
+    for line, message in enumerate(run.messages):
+        if message["type"] == "RECORD" and message["stream"] == "messages":
+            record = message["record"]
+            channel = record["channel_id"]
+            if channel not in newest or int(record["id"]) > int(newest[channel]):
+                newest[channel] = record["id"]
+        elif message["type"] == "STATE":
+            partitions = message["value"]["bookmarks"].get("messages", {}).get("partitions", [])
+            claimed = {c: b for p in partitions for c, b in p["channel_bookmarks"].items()}
+            if claimed != newest:
+                wrong = {
+                    c for c in claimed.keys() | newest.keys() if claimed.get(c) != newest.get(c)
+                }
+                errors.append(f"STATE at line {line}: {len(wrong)} channel(s) off")
+    return errors
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_every_state_claims_exactly_the_messages_written_before_it(workers: int) -> None:
+    spec = WorldSpec.small(messages_per_channel=[0, 350, 101, 730, 12, 250, 60, 3])
+    with Emulator(spec, bot_token=TOKEN) as emu:
+        config = {"bot_token": TOKEN, "api_url": emu.api_url, "max_workers": workers}
+        first = run_tap(config)
+        assert first.returncode == 0, first.stderr
+        states = first.states
+        assert len(states) > 10, "STATE messages mid-stream, not only at the end"
+        assert bookmark_errors(first) == []
+
+        # Resumed from a STATE in the middle of the run: exactly the messages written
+        # after it, and again every STATE exact (from the bookmarks it started with).
+        at = [i for i, m in enumerate(first.messages) if m["type"] == "STATE"]
+        middle = at[len(at) // 2]
+        state = first.messages[middle]["value"]
+        start = {
+            c: b
+            for p in state["bookmarks"]["messages"]["partitions"]
+            for c, b in p["channel_bookmarks"].items()
+        }
+        assert start, "the middle STATE holds channel bookmarks"
+        after = [
+            m["record"]["id"]
+            for m in first.messages[middle:]
+            if m["type"] == "RECORD" and m["stream"] == "messages"
+        ]
+        second = run_tap(config, state=state)
+        assert second.returncode == 0, second.stderr
+        assert message_ids(second) == after
+        assert bookmark_errors(second, start) == []

@@ -165,18 +165,14 @@ class MessagesStream(GuildChildStream):
                     prefetched.extend(thread_plan)
                 plan += thread_plan
                 for index, target in enumerate(plan):
-                    channel_id = str(target["channel_id"])
+                    self._reading = (bookmarks, str(target["channel_id"]))
                     pages = prefetched.pages(index) if prefetched else None
                     for message in self.read_channel(target, pages):
                         content_check.observe(message)
-                        yield message
-                        # The SDK has written `message` by the time the generator resumes.
-                        # A lookback re-emits older messages: the bookmark never moves back.
-                        bookmarks[channel_id] = str(
-                            max_snowflake(bookmarks.get(channel_id), message["id"])
-                        )
+                        yield message  # its bookmark moves once it is written
         finally:
             self._guild_state = None
+            self._reading = None
             self._first_contact = None
 
     _first_contact: FirstContact | None = None
@@ -232,16 +228,30 @@ class MessagesStream(GuildChildStream):
         return MessageContentCheck(self)
 
     _guild_state: dict[str, t.Any] | None = None
+    #: The guild's bookmark map and the channel being read (`get_records` sets them).
+    _reading: tuple[dict[str, str], str] | None = None
 
     def _increment_stream_state(
         self, latest_record: dict[str, t.Any], *, context: Context | None = None
     ) -> None:
-        """The SDK's bookmark step for a sorted stream, on the guild state found once.
+        """Move the channel's bookmark to the record just written, and the SDK's own.
 
-        Why: the SDK searches the state's partition list for the guild on every record
-        (a sixth of a message record's CPU). The result is the same: the partition's
-        `replication_key` and `replication_key_value`, the id of the last record.
+        Why here: the SDK calls this right after writing the record, then writes a STATE
+        every `STATE_MSG_FREQUENCY` records, and only then resumes `get_records`; a
+        bookmark moved there would leave the last record out of that STATE (one record
+        more repeated after a kill). A lookback re-emits older messages: the bookmark
+        never moves back.
+
+        The SDK's step runs on the guild state found once: the SDK searches the state's
+        partition list for the guild on every record (a sixth of a message record's
+        CPU). The result is the same: the partition's `replication_key` and
+        `replication_key_value`, the id of the last record.
         """
+        if self._reading is not None:
+            bookmarks, channel_id = self._reading
+            bookmarks[channel_id] = str(
+                max_snowflake(bookmarks.get(channel_id), latest_record["id"])
+            )
         state = self._guild_state
         if state is None or not self.is_sorted or self.check_sorted:
             super()._increment_stream_state(latest_record, context=context)
