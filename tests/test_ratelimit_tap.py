@@ -33,10 +33,11 @@ SCALE = 0.05
 """Rate-limit windows 20x shorter than Discord's."""
 BAN_BACKOFF = 1.0
 """The tap's pause after a ban response, shortened from 60 s for these tests."""
-GLOBAL_PAUSE = 1.2
+GLOBAL_PAUSE = 3.0
 """`retry_after` of the injected global 429s, in seconds (long enough to log at INFO)."""
-IN_FLIGHT = 0.3
-"""Seconds after a 429 arrives during which requests sent before the tap read it may land."""
+IN_FLIGHT = 1.0
+"""Seconds after a 429 arrives during which requests sent before the tap read it may land
+(generous: several tap runs share two cores while these tests run)."""
 UNREADABLE = 20
 """Channels of the burst the bot cannot view."""
 EARLY_LIMIT = 5
@@ -194,7 +195,8 @@ def test_ban_earned_mid_run_stops_within_a_handful_of_requests(outcomes) -> None
     assert_one_clean_error(out.run, "banned this IP")
     kinds = [r.kind for r in out.requests]
     first_ban = kinds.index("ban")
-    assert kinds[:first_ban].count("403") == 4, "the emulator bans at the 4th invalid request"
+    # The 4th invalid request earns the ban; 403s already in flight may still be answered.
+    assert kinds[:first_ban].count("403") >= 4, "the emulator bans at the 4th invalid request"
     after = out.requests[first_ban:]
     # Channels are read in worker threads: requests already sent when the first ban
     # answer arrived come back too (banned, or answered just before), at most one per

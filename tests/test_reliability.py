@@ -250,7 +250,9 @@ def play_all_faults(seed: int, workers: int | None) -> tuple[TapRun, dict, dict,
     with real_limits(Emulator(WorldSpec.small(guilds=1), bot_token=TOKEN)) as emu:
         every = dict.fromkeys(FAULT_KINDS, 0.05)
         emu.settings.update(faults=every, max_faults=10**6, fault_seed=seed, slow_seconds=1.5)
-        extra = {"request_timeout": 1, "max_retries": 12}
+        # 45 % of requests fail: 20 tries make a request that fails every one of them
+        # (0.45^20, about 1e-7) unlikely in any CI run; 12 left it at ~1e-4 per run.
+        extra = {"request_timeout": 1, "max_retries": 20}
         if workers is not None:
             extra["max_workers"] = workers
         run = run_tap(config(emu, **extra), timeout=280)
