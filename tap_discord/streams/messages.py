@@ -165,14 +165,14 @@ class MessagesStream(GuildChildStream):
                     prefetched.extend(thread_plan)
                 plan += thread_plan
                 for index, target in enumerate(plan):
-                    self._reading = (bookmarks, str(target["channel_id"]))
+                    self._channel_read = str(target["channel_id"])
                     pages = prefetched.pages(index) if prefetched else None
                     for message in self.read_channel(target, pages):
                         content_check.observe(message)
                         yield message  # its bookmark moves once it is written
         finally:
             self._guild_state = None
-            self._reading = None
+            self._channel_read = None
             self._first_contact = None
 
     _first_contact: FirstContact | None = None
@@ -228,8 +228,7 @@ class MessagesStream(GuildChildStream):
         return MessageContentCheck(self)
 
     _guild_state: dict[str, t.Any] | None = None
-    #: The guild's bookmark map and the channel being read (`get_records` sets them).
-    _reading: tuple[dict[str, str], str] | None = None
+    _channel_read: str | None = None  # the channel or thread `get_records` reads now
 
     def _increment_stream_state(
         self, latest_record: dict[str, t.Any], *, context: Context | None = None
@@ -247,12 +246,13 @@ class MessagesStream(GuildChildStream):
         CPU). The result is the same: the partition's `replication_key` and
         `replication_key_value`, the id of the last record.
         """
-        if self._reading is not None:
-            bookmarks, channel_id = self._reading
+        state = self._guild_state
+        channel_id = self._channel_read
+        if state is not None and channel_id is not None:
+            bookmarks = state[BOOKMARKS_KEY]  # the map `channel_bookmarks` returned
             bookmarks[channel_id] = str(
                 max_snowflake(bookmarks.get(channel_id), latest_record["id"])
             )
-        state = self._guild_state
         if state is None or not self.is_sorted or self.check_sorted:
             super()._increment_stream_state(latest_record, context=context)
             return
