@@ -147,6 +147,12 @@ def assert_no_secrets(
         )
 
 
+def channel_bookmarks(state: dict[str, Any]) -> dict[str, str]:
+    """The messages stream's `{channel or thread id: bookmark}` of a STATE, all guilds."""
+    partitions = state["bookmarks"]["messages"]["partitions"]
+    return {cid: bm for p in partitions for cid, bm in p["channel_bookmarks"].items()}
+
+
 def discover(config: dict[str, Any]) -> dict[str, Any]:
     """The catalog `--discover` prints."""
     run = run_tap(config, args=("--discover",))

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from tests.emulator import Emulator, WorldSpec
-from tests.tapharness import run_tap
+from tests.tapharness import channel_bookmarks, run_tap
 
 TOKEN = "incremental-test-token"
 
@@ -90,11 +90,7 @@ def test_bookmarks_compare_as_integers_across_the_18_to_19_digit_boundary() -> N
         ]
         assert straddling, "the small world has a channel crossing the boundary"
         first = run_tap(config)
-        bookmarks = {
-            cid: bm
-            for p in first.final_state["bookmarks"]["messages"]["partitions"]
-            for cid, bm in p["channel_bookmarks"].items()
-        }
+        bookmarks = channel_bookmarks(first.final_state)
         assert len(bookmarks[straddling[0]]) == 19
         second = run_tap(config, state=first.final_state)
         assert message_ids(second) == []
@@ -145,8 +141,8 @@ def bookmark_errors(run, start: dict[str, str] | None = None) -> list[str]:
             if channel not in newest or int(record["id"]) > int(newest[channel]):
                 newest[channel] = record["id"]
         elif message["type"] == "STATE":
-            partitions = message["value"]["bookmarks"].get("messages", {}).get("partitions", [])
-            claimed = {c: b for p in partitions for c, b in p["channel_bookmarks"].items()}
+            value = message["value"]
+            claimed = channel_bookmarks(value) if "messages" in value["bookmarks"] else {}
             if claimed != newest:
                 wrong = {
                     c for c in claimed.keys() | newest.keys() if claimed.get(c) != newest.get(c)
@@ -171,11 +167,7 @@ def test_every_state_claims_exactly_the_messages_written_before_it(workers: int)
         at = [i for i, m in enumerate(first.messages) if m["type"] == "STATE"]
         middle = at[len(at) // 2]
         state = first.messages[middle]["value"]
-        start = {
-            c: b
-            for p in state["bookmarks"]["messages"]["partitions"]
-            for c, b in p["channel_bookmarks"].items()
-        }
+        start = channel_bookmarks(state)
         assert start, "the middle STATE holds channel bookmarks"
         after = [
             m["record"]["id"]

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from tests.emulator import Emulator, WorldSpec
-from tests.tapharness import TapRun, run_tap
+from tests.tapharness import channel_bookmarks, run_tap
 
 TOKEN = "lookback-test-token"
 LOOKBACK = dt.timedelta(days=3)
@@ -17,11 +17,6 @@ DISCORD_EPOCH_MS = 1420070400000
 
 def ms(message_id: str) -> int:
     return (int(message_id) >> 22) + DISCORD_EPOCH_MS
-
-
-def channel_bookmarks(run: TapRun) -> dict[str, str]:
-    partitions = run.final_state["bookmarks"]["messages"]["partitions"]
-    return {cid: bm for p in partitions for cid, bm in p["channel_bookmarks"].items()}
 
 
 def message_requests(emu) -> Counter[str]:
@@ -47,7 +42,7 @@ def test_an_edit_within_the_window_is_re_emitted_and_one_outside_is_not(workers:
 
         cid = busiest_channel(emu)
         messages = emu.visible_messages(cid)
-        bookmark_ms = ms(channel_bookmarks(first)[cid])
+        bookmark_ms = ms(channel_bookmarks(first.final_state)[cid])
         window_ms = LOOKBACK.total_seconds() * 1000
         inside = next(m for m in reversed(messages[:-1]) if ms(m["id"]) < bookmark_ms - 3_600_000)
         assert ms(inside["id"]) > bookmark_ms - window_ms + 3_600_000, "pick a denser channel"
@@ -61,9 +56,10 @@ def test_an_edit_within_the_window_is_re_emitted_and_one_outside_is_not(workers:
         assert by_id[inside["id"]]["content"] == "edited inside the window"
         assert by_id[inside["id"]]["edited_timestamp"]
         assert outside["id"] not in by_id
-        assert channel_bookmarks(second) == channel_bookmarks(first), "bookmarks never go back"
+        before = channel_bookmarks(first.final_state)
+        assert channel_bookmarks(second.final_state) == before, "bookmarks never go back"
         for record in second.records("messages"):
-            bookmark = int(channel_bookmarks(first)[record["channel_id"]])
+            bookmark = int(before[record["channel_id"]])
             assert ms(str(bookmark)) - window_ms - 1 <= ms(record["id"]) <= ms(str(bookmark))
 
 
@@ -74,7 +70,7 @@ def test_lookback_cost_is_one_request_per_bookmarked_channel_plus_full_pages() -
         burst = emu.add_messages(cid, 250)  # all within the last seconds
         first = run_tap(config)
         assert first.returncode == 0, first.stderr
-        bookmarked = set(channel_bookmarks(first))
+        bookmarked = set(channel_bookmarks(first.final_state))
 
         emu.reset_requests()
         plain = run_tap(config, state=first.final_state)
@@ -94,7 +90,7 @@ def test_lookback_cost_is_one_request_per_bookmarked_channel_plus_full_pages() -
         others = bookmarked - {cid}
         assert all(requests[c] == reread[c] // 100 + 1 for c in others)
         assert set(requests) - unreadable == bookmarked
-        assert channel_bookmarks(lookback) == channel_bookmarks(first)
+        assert channel_bookmarks(lookback.final_state) == channel_bookmarks(first.final_state)
 
 
 def test_lookback_never_reads_before_start_date() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.emulator import Emulator, WorldSpec
-from tests.tapharness import TapRun, run_tap
+from tests.tapharness import TapRun, channel_bookmarks, run_tap
 
 TOKEN = "stream-test-bot-token"
 
@@ -105,8 +105,7 @@ def test_final_state_has_a_bookmark_per_channel_and_no_progress_markers(
 ) -> None:
     state = full_run.final_state
     assert "progress_markers" not in str(state)
-    partitions = state["bookmarks"]["messages"]["partitions"]
-    bookmarks = {cid: bm for p in partitions for cid, bm in p["channel_bookmarks"].items()}
+    bookmarks = channel_bookmarks(state)
     for channel_id, messages in messages_by_channel(emu).items():
         if messages:
             assert bookmarks[channel_id] == messages[-1]["id"]
