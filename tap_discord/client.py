@@ -21,6 +21,7 @@ from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.helpers.jsonpath import extract_jsonpath
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import HTTPRequest, PageContext
@@ -161,12 +162,12 @@ class DiscordStream(RESTStream[t.Any]):
             raise RetriableAPIError(str(exc), response) from exc
 
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        """Yield the records of a page; bare JSON arrays need no JSONPath walk."""
+        """Yield the records of a page, from the one parse `response_json` made."""
         body = response_json(response)
         if self.records_jsonpath == "$[*]" and isinstance(body, list):
-            yield from self.checked(body, response)
+            yield from self.checked(body, response)  # bare JSON arrays need no JSONPath walk
         else:
-            yield from self.checked(super().parse_response(response), response)
+            yield from self.checked(extract_jsonpath(self.records_jsonpath, body), response)
 
     @functools.cached_property
     def record_check(self) -> RecordCheck:

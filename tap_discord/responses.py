@@ -2,7 +2,8 @@
 
 A 200 can still carry a truncated body or an HTML page from a proxy; such a page must
 be retried, not parsed into nothing. The parsed body is cached on the response object
-so paginators and `parse_response` share one parse.
+so paginators and `parse_response` share one parse; NUL characters are replaced in it
+(see `nulchars.py`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import typing as t
 
 import requests
+
+from tap_discord.nulchars import may_hold_nul, replace_nul
 
 _CACHE_ATTR = "_tap_discord_json"
 
@@ -19,7 +22,7 @@ class MalformedResponseError(requests.exceptions.RequestException):
 
 
 def response_json(response: requests.Response) -> t.Any:
-    """Return the parsed JSON body, parsing it at most once per response."""
+    """Return the parsed JSON body (NUL replaced), parsing it at most once per response."""
     cached = getattr(response, _CACHE_ATTR, _CACHE_ATTR)
     if cached is not _CACHE_ATTR:
         return cached
@@ -29,6 +32,8 @@ def response_json(response: requests.Response) -> t.Any:
         kind = response.headers.get("Content-Type", "unknown content type")
         msg = f"body is not valid JSON ({kind}, {len(response.content)} bytes)"
         raise MalformedResponseError(msg, response=response) from exc
+    if may_hold_nul(response.content):
+        body = replace_nul(body)
     setattr(response, _CACHE_ATTR, body)
     return body
 

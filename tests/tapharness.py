@@ -13,7 +13,10 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Settings whose values must never appear in anything the tap prints.
@@ -22,6 +25,30 @@ SECRET_SETTINGS = ("bot_token", "client_secret", "refresh_token", "access_token"
 MIN_SECRET_LENGTH = 8
 #: Every tap run is at DEBUG, the level most likely to leak a header or a body.
 LOG_LEVEL_ENV = {"TAP_DISCORD_LOGLEVEL": "DEBUG"}
+
+
+def as_loaded(value: Any) -> Any:
+    """A Discord object as the tap emits it: every NUL character, at any depth and in
+    keys too, becomes U+FFFD (README, "NUL characters")."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {as_loaded(k): as_loaded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_loaded(v) for v in value]
+    return value
+
+
+def nul_paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Paths (keys and list indexes) to every string holding a NUL inside `value`."""
+    if isinstance(value, str) and "\x00" in value:
+        yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from nul_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from nul_paths(item, (*path, index))
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.emulator import Emulator, WorldSpec
-from tests.tapharness import TapRun, channel_bookmarks, run_tap
+from tests.tapharness import TapRun, as_loaded, channel_bookmarks, run_tap
 
 TOKEN = "stream-test-bot-token"
 
@@ -116,7 +116,7 @@ def test_token_never_printed(full_run: TapRun) -> None:
 
 
 def expected_messages(emu) -> list[dict[str, Any]]:
-    return [m for messages in messages_by_channel(emu).values() for m in messages]
+    return [as_loaded(m) for messages in messages_by_channel(emu).values() for m in messages]
 
 
 def messages_by_channel(emu) -> dict[str, list[dict[str, Any]]]:

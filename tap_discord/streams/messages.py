@@ -34,6 +34,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 from tap_discord import schemas
 from tap_discord.content_intent import MessageContentCheck
 from tap_discord.errors import ResourceSkippedError
+from tap_discord.nulchars import may_hold_nul, replace_nul
 from tap_discord.prefetch import DRAINED_LANE_PAGES, Prefetcher
 from tap_discord.responses import MalformedResponseError, response_json
 from tap_discord.snowflake import is_snowflake, lookback_cursor, max_snowflake
@@ -390,6 +391,8 @@ class MessagesStream(GuildChildStream):
             records = self.page_decoder.records(page.body)
         except msgspec.MsgspecError:  # invalid UTF-8: parsed as `json` would (replaced)
             records = json.loads(page.body.decode("utf-8", "replace"))
+        if may_hold_nul(page.body):
+            replace_nul(records)
         if page.newest_first:
             records.reverse()
         else:

@@ -58,6 +58,9 @@ class WorldSpec:
     manage_threads: bool = True
     members_intent: bool = True
     message_content_intent: bool = True
+    #: NUL characters at every depth a loader meets: nested users, embeds, replied-to
+    #: messages, audit-log changes, member, role, channel and event fields
+    nul_everywhere: bool = False
     #: share of ordinary messages that get each optional part (replies, embeds, ...)
     richness: float = 1.0
     #: shorthand: per-guild message counts of the text channels (sets text_channels)
@@ -132,6 +135,7 @@ class WorldSpec:
             audit_log_entries=120,
             unreadable_channels=1,
             no_history_channels=1,
+            nul_everywhere=True,
         )
         return spec.with_(**changes)
 

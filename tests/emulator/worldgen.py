@@ -38,6 +38,7 @@ DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 VIEW_CHANNEL = 1 << 10
 READ_MESSAGE_HISTORY = 1 << 16
+NUL = "\x00"
 
 #: Creation dates of the first guilds: 17-digit (2015), 18-digit (2016), then 19-digit ids.
 GUILD_DATES = ((2015, 4, 10), (2016, 3, 2), (2020, 6, 15), (2023, 1, 20))
@@ -90,6 +91,8 @@ class World:
             self._build_guild(g)
         self._flag_listed_channels()
         self._awkward_messages()
+        if spec.nul_everywhere:
+            self._nul_everywhere()
 
     def _awkward_messages(self) -> None:
         """In the first readable text channel: a message whose content holds a NUL (for
@@ -118,6 +121,97 @@ class World:
                     self.factory.make_voice_message(random.Random(mid), msg, snowflake_ms(mid))
                     log.overrides[mid] = msg
                 return
+
+    def _nul_everywhere(self) -> None:
+        """NUL characters wherever users write text, at every depth (`nul_everywhere`).
+
+        Discord passes NUL through; a loader that cleans only top-level strings fails on
+        the nested ones. Per guild: the guild's description, a role's name, a member's
+        nick and (one level down) its user's global name, a channel's topic, an event's
+        description, a sticker's description, an audit-log entry's reason and (three and
+        four levels down) its changes. In each guild's first readable text channel: a
+        message's author (level 2), an embed's description and footer (levels 3 and 4),
+        a mention (level 3), and a replied-to message, whose content then reaches every
+        reply as `referenced_message.content`.
+        """
+        for guild in self.guilds:
+            gid = guild["id"]
+            guild["description"] = f"Guild{NUL}description"
+            _put_nul(self.roles[gid][-1], "name")
+            members = self.members[gid]
+            if members:
+                _put_nul(members[0], "nick")
+                members[-1]["user"] = dict(members[-1]["user"], global_name=f"Glo{NUL}bal")
+            for channel in self.channels[gid]:
+                if channel["type"] == 0 and channel["id"] not in self.unreadable:
+                    channel["topic"] = f"Topic{NUL}with NUL"
+                    break
+            for kind in (self.scheduled_events, self.stickers):
+                if kind[gid]:
+                    _put_nul(kind[gid][0], "description")
+            self._nul_in_audit_log(self.audit_log[gid])
+            self._nul_in_messages(gid)
+
+    def _nul_in_audit_log(self, entries: list[dict[str, Any]]) -> None:
+        """A reason, a string change and a change holding objects (role updates)."""
+        if entries:
+            _put_nul(entries[0], "reason")
+        string_done = objects_done = False
+        for entry in entries:
+            for change in entry.get("changes") or ():
+                value = change.get("new_value")
+                if isinstance(value, str) and not string_done:
+                    change["new_value"] = value + NUL
+                    string_done = True
+                elif not objects_done and isinstance(value, list) and _first_is_dict(value):
+                    change["new_value"] = [dict(value[0], name=f"Ro{NUL}le"), *value[1:]]
+                    objects_done = True
+
+    def _nul_in_messages(self, gid: str) -> None:
+        """Author, embed, mention and replied-to content in the first readable channel."""
+        for channel in self.channels[gid]:
+            log = self.log(channel["id"])
+            if channel["type"] != 0 or log is None or channel["id"] in self.unreadable:
+                continue
+            if channel["id"] in self.no_history or not log.ids:
+                continue
+            needs = ["author", "embed", "mention", "reply"]
+            for mid in log.ids:
+                msg = self.factory.message(log, mid, nested=True)
+                part = next((p for p in needs if self._nul_in_message(log, mid, msg, p)), None)
+                if part:
+                    needs.remove(part)
+                if not needs:
+                    break
+            return
+
+    def _nul_in_message(self, log: MessageLog, mid: int, msg: dict[str, Any], part: str) -> bool:
+        """Put a NUL into one `part` of `msg` if it has that part; whether it did."""
+        if part == "reply":
+            ref = msg.get("message_reference") or {}
+            target = int(ref.get("message_id") or 0)
+            if msg["type"] != 19 or ref.get("channel_id") != str(log.channel_id):
+                return False
+            if target not in log or target in log.overrides:
+                return False
+            replied = self.factory.message(log, target, nested=True)
+            replied["content"] = f"Replied{NUL}to"
+            log.overrides[target] = replied
+            return True
+        if mid in log.overrides or msg["type"] != 0:
+            return False
+        if part == "author":
+            msg["author"] = dict(msg["author"], global_name=f"Au{NUL}thor")
+        elif part == "embed" and msg["embeds"]:
+            embed = dict(msg["embeds"][0], description=f"before{NUL}after")
+            embed["footer"] = dict(embed.get("footer") or {}, text=f"Foot{NUL}er")
+            msg["embeds"] = [embed, *msg["embeds"][1:]]
+        elif part == "mention" and msg["mentions"]:
+            msg["mentions"] = [dict(msg["mentions"][0], global_name=f"Men{NUL}tion")]
+        else:
+            return False
+        log.overrides[mid] = msg
+        return True
 
     # public helpers -------------------------------------------------------------------
 
@@ -692,6 +786,15 @@ class World:
             }
             out.append(event)
         return out
+
+
+def _first_is_dict(values: list[Any]) -> bool:
+    return bool(values) and isinstance(values[0], dict)
+
+
+def _put_nul(obj: dict[str, Any], key: str) -> None:
+    """A NUL inside `obj[key]` (text added where it was empty or absent)."""
+    obj[key] = f"{obj.get(key) or 'text'}{NUL}NUL"
 
 
 def _end_ms(spec: WorldSpec) -> int:
