@@ -164,7 +164,7 @@ class AuditLogStream(GuildChildStream):
             return []
         if self._collecting is not None:
             self._collecting.add(body)
-        return sorted(_entries(body), key=by_id)
+        return self.checked(sorted(_entries(body), key=by_id), response)
 
 
 class AuditLogReferenceStream(GuildChildStream):
@@ -185,7 +185,9 @@ class AuditLogReferenceStream(GuildChildStream):
         """What `audit_log` collected for the guild (read on demand if it did not run)."""
         guild_id = str((context or {})["guild_id"])
         audit_log = t.cast("AuditLogStream", self.discord_tap.streams["audit_log"])
-        yield from audit_log.references(guild_id).take(self.kind)
+        check, where = self.record_check.check, f"/guilds/{guild_id}/audit-logs"
+        for item in audit_log.references(guild_id).take(self.kind):
+            yield check(item, where)
 
 
 class AuditLogUsersStream(AuditLogReferenceStream):
