@@ -18,7 +18,8 @@ from tap_discord.errors import AuthenticationError, RequestFailedError
 if t.TYPE_CHECKING:
     from tap_discord.tap import TapDiscord
 
-#: Application flags (§5.8): intent name -> (enabled bit, limited bit).
+#: Privileged intents as application flags, intent name -> (enabled bit, limited bit):
+#: https://discord.com/developers/docs/resources/application#application-object-application-flags
 PRIVILEGED_INTENTS: tuple[tuple[str, int, int], ...] = (
     ("Server Members (GUILD_MEMBERS)", 1 << 14, 1 << 15),
     ("Message Content (MESSAGE_CONTENT)", 1 << 18, 1 << 19),

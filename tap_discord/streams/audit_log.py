@@ -1,7 +1,8 @@
 """The guild audit log, incremental by entry id, and the objects its entries name.
 
 `GET /guilds/{id}/audit-logs?after=<last entry id>&limit=100` answers entries in
-ASCENDING id order when `after` is given (digest §4.5; messages are the opposite), so
+ASCENDING id order when `after` is given (messages are the opposite;
+https://discord.com/developers/docs/resources/audit-log#get-guild-audit-log), so
 each page's last entry is the next cursor and the guild partition's bookmark is simply
 the last entry emitted. Discord keeps entries for 45 days only.
 

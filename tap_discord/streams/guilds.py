@@ -75,7 +75,8 @@ class GuildsStream(DiscordStream):
         """Check an Unknown Guild answer against the guild's channels before believing it.
 
         Discord sometimes answers `GET /guilds/{id}` with 404 10004 for a guild the bot
-        is in while its other routes work (discord-api-docs #8445). That is a transient
+        is in while its other routes work
+        (https://github.com/discord/discord-api-docs/issues/8445). That is a transient
         fault to retry, not "the bot was removed", which would stop the run.
         """
         try:

@@ -1,6 +1,7 @@
 """Streams about the authenticated user or bot itself (`/users/@me/...`).
 
-These are the only routes an OAuth2 Bearer token may call (discord-api.md §5.2), so
+These are the only routes an OAuth2 Bearer token may call
+(docs/discord-behaviour.md#routes-a-bearer-token-may-call), so
 they are the whole catalog in OAuth2 mode. Each class names the scopes it needs in
 `oauth_scopes`; discovery offers a stream only when the token has them, so a missing
 scope never turns into a run of 401s.
