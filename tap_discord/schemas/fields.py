@@ -10,7 +10,8 @@ docs' notation:
   every optional property, may then also be null).
 
 A field is written with ``always`` only when both Discord's docs and its OpenAPI spec
-say it is always sent, and it is nullable as soon as either source says it can be null.
+(https://github.com/discord/discord-api-spec) say it is always sent, and it is nullable
+as soon as either source says it can be null.
 Where they disagree, the looser reading wins: a schema too strict for a real response
 fails the whole load under target-side validation.
 
