@@ -29,11 +29,6 @@ def is_snowflake(value: object) -> bool:
     )
 
 
-def snowflake_int(value: str | int) -> int:
-    """Return a snowflake as an int, the only safe form to compare."""
-    return int(value)
-
-
 def max_snowflake(a: str | int | None, b: str | int | None) -> str | None:
     """Return the larger of two snowflakes (as a string), ignoring None."""
     if a is None:
