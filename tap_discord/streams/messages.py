@@ -55,6 +55,7 @@ if t.TYPE_CHECKING:
 
 
 MESSAGE_PAGE_SIZE = 100
+#: Key of the per-channel bookmark map in a guild's partition (layout above).
 BOOKMARKS_KEY = "channel_bookmarks"
 #: Channel types with a message history: text, voice, announcement, stage, and threads.
 MESSAGE_CHANNEL_TYPES = frozenset({0, 2, 5, 13, 10, 11, 12})
