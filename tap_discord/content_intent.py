@@ -23,13 +23,12 @@ from __future__ import annotations
 import typing as t
 
 from tap_discord.errors import ConfigError, RequestFailedError, ResourceSkippedError
+from tap_discord.intents import MESSAGE_CONTENT_FLAGS
 
 if t.TYPE_CHECKING:
     from tap_discord.client import DiscordStream
     from tap_discord.tap import TapDiscord
 
-#: Application flags GATEWAY_MESSAGE_CONTENT and GATEWAY_MESSAGE_CONTENT_LIMITED (see above).
-MESSAGE_CONTENT_FLAGS = (1 << 18) | (1 << 19)
 #: Ordinary messages (DEFAULT, REPLY): the only ones that always carry a body.
 BODY_TYPES = frozenset({0, 19})
 #: Bodiless ordinary messages, before any with a body, that prove gating.
