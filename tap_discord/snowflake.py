@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import typing as t
 
 import pendulum
 
@@ -27,6 +28,11 @@ def is_snowflake(value: object) -> bool:
     return (
         isinstance(value, str) and bool(_SNOWFLAKE_RE.match(value)) and int(value) <= MAX_SNOWFLAKE
     )
+
+
+def by_id(item: dict[str, t.Any]) -> int:
+    """Sort key of Discord objects: their snowflake `id`, as an integer."""
+    return int(item["id"])
 
 
 def max_snowflake(a: str | int | None, b: str | int | None) -> str | None:

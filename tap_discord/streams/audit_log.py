@@ -27,8 +27,7 @@ from tap_discord import schemas
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.pagination import SnowflakeAfterPaginator
 from tap_discord.responses import response_json
-from tap_discord.snowflake import is_snowflake
-from tap_discord.streams.channels import by_id
+from tap_discord.snowflake import by_id, is_snowflake
 from tap_discord.streams.guilds import GuildChildStream
 
 if t.TYPE_CHECKING:

@@ -16,6 +16,7 @@ from tap_discord import schemas
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.pagination import HasMoreTimestampPaginator
 from tap_discord.responses import response_json
+from tap_discord.snowflake import by_id
 from tap_discord.streams.guilds import GuildChildStream
 
 if t.TYPE_CHECKING:
@@ -27,11 +28,6 @@ if t.TYPE_CHECKING:
 #: Channel types whose archived threads can be listed: text, announcement, forum, media.
 THREAD_PARENT_TYPES = frozenset({0, 5, 15, 16})
 ARCHIVED_PAGE_SIZE = 100
-
-
-def by_id(item: dict[str, t.Any]) -> int:
-    """Sort key: snowflakes as integers."""
-    return int(item["id"])
 
 
 class ChannelsStream(GuildChildStream):

@@ -36,13 +36,8 @@ from tap_discord.content_intent import MessageContentCheck
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.prefetch import DRAINED_LANE_PAGES, Prefetcher
 from tap_discord.responses import MalformedResponseError, response_json
-from tap_discord.snowflake import is_snowflake, lookback_cursor, max_snowflake
-from tap_discord.streams.channels import (
-    ChannelsStream,
-    FirstContact,
-    ThreadsStream,
-    by_id,
-)
+from tap_discord.snowflake import by_id, is_snowflake, lookback_cursor, max_snowflake
+from tap_discord.streams.channels import ChannelsStream, FirstContact, ThreadsStream
 from tap_discord.streams.guilds import GuildChildStream
 from tap_discord.writer import FloatFreeRecord
 
