@@ -149,7 +149,7 @@ class AuditLogStream(GuildChildStream):
     def get_new_paginator(self) -> SnowflakeAfterPaginator:
         """Forward by entry id; a page shorter than 100 is the last."""
         return SnowflakeAfterPaginator(
-            None, page_size=AUDIT_PAGE_SIZE, id_of=_entry_id, items_of=_entries
+            None, page_size=AUDIT_PAGE_SIZE, id_of=_entry_id, items_of=_page_entries
         )
 
     def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict:
@@ -255,6 +255,11 @@ REFERENCE_KINDS = ("users", "webhooks", "integrations", "threads")
 def _entries(body: t.Any) -> list[dict[str, t.Any]]:
     """The entries of an audit-log page body (`{audit_log_entries, users, ...}`)."""
     return list(body.get("audit_log_entries") or []) if isinstance(body, dict) else []
+
+
+def _page_entries(response: requests.Response) -> list[dict[str, t.Any]]:
+    """The entries of an audit-log page."""
+    return _entries(response_json(response))
 
 
 def _entry_id(entry: dict) -> str:

@@ -29,11 +29,11 @@ import msgspec
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_discord import schemas
 from tap_discord.content_intent import MessageContentCheck
 from tap_discord.errors import ResourceSkippedError
+from tap_discord.pagination import SnowflakeAfterPaginator
 from tap_discord.prefetch import DRAINED_LANE_PAGES, Prefetcher
 from tap_discord.responses import MalformedResponseError, response_json
 from tap_discord.snowflake import by_id, is_snowflake, lookback_cursor, max_snowflake
@@ -349,9 +349,19 @@ class MessagesStream(GuildChildStream):
             where = {"guild_id": context["guild_id"], "channel_id": channel_id}
             self.warn_skipped(exc, where)
 
-    def new_page_paginator(self, context: Context) -> MessagePaginator:
-        """Forward by snowflake from the context's `after`, up to its `until`."""
-        return MessagePaginator(None, until=context.get("until"))
+    def new_page_paginator(self, context: Context) -> SnowflakeAfterPaginator:
+        """Forward by snowflake from the context's `after`, up to its `until`.
+
+        The paginator reads a page's ids through `page_ids` (parsed once per response,
+        without parsing the messages themselves).
+        """
+        return SnowflakeAfterPaginator(
+            None,
+            page_size=MESSAGE_PAGE_SIZE,
+            id_of=int,
+            items_of=page_ids,
+            until=context.get("until"),
+        )
 
     def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict:
         """`after` the bookmark (or the previous page's newest id), 100 per page."""
@@ -393,32 +403,6 @@ class MessagesStream(GuildChildStream):
         check = self.record_check.check
         where = urlsplit(page.response.url or "").path or self.path
         return [check(record, where) for record in records]
-
-
-class MessagePaginator(BaseAPIPaginator["int | None"]):
-    """`after=<newest id of the page>` until a short page, or one reaching `until`.
-
-    `until` is the channel's `last_message_id` when the run listed it: a full page that
-    reaches it is the last one, which saves the request for an empty page. Newer
-    messages posted during the run are above the bookmark, so the next run reads them.
-    """
-
-    def __init__(self, start_value: int | None, *, until: int | None) -> None:
-        """Start after `start_value` (None: the context's `after`)."""
-        super().__init__(start_value)
-        self.until = until
-
-    def get_next(self, response: requests.Response) -> int | None:
-        """The largest id of the page (compared as an integer), or None for an empty page."""
-        ids = page_ids(response)
-        return max(ids) if ids else None
-
-    def has_more(self, response: requests.Response) -> bool:
-        """Only a full page below `until` can have a successor."""
-        ids = page_ids(response)
-        if len(ids) < MESSAGE_PAGE_SIZE:
-            return False
-        return self.until is None or max(ids) < self.until
 
 
 def _is_messages_page(response: requests.Response) -> bool:
