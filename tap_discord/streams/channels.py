@@ -35,7 +35,7 @@ class ChannelsStream(GuildChildStream):
 
     name = "channels"
     path = "/guilds/{guild_id}/channels"
-    primary_keys = ("id",)
+    primary_keys = schemas.CHANNELS_KEYS
     schema = schemas.CHANNELS_SCHEMA
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
@@ -109,7 +109,7 @@ class ThreadsStream(GuildChildStream):
 
     name = "threads"
     path = "/guilds/{guild_id}/threads/active"
-    primary_keys = ("id",)
+    primary_keys = schemas.THREADS_KEYS
     schema = schemas.THREADS_SCHEMA
     forbidden_reasons: t.ClassVar[dict[int | None, str]] = {
         50001: "Missing Access (50001): the bot cannot view this channel (grant View "

@@ -26,7 +26,7 @@ class GuildsStream(DiscordStream):
 
     name = "guilds"
     path = "/guilds/{guild_id}"
-    primary_keys = ("id",)
+    primary_keys = schemas.GUILDS_KEYS
     schema = schemas.GUILDS_SCHEMA
     records_jsonpath = "$"
 
@@ -122,7 +122,7 @@ class InvitesStream(GuildChildStream):
 
     name = "invites"
     path = "/guilds/{guild_id}/invites"
-    primary_keys = ("code",)
+    primary_keys = schemas.INVITES_KEYS
     schema = schemas.INVITES_SCHEMA
     forbidden_reasons: t.ClassVar[dict[int | None, str]] = {
         50013: "Missing Permissions (50013): listing invites needs the Manage Server "

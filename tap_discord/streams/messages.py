@@ -112,7 +112,7 @@ class MessagesStream(GuildChildStream):
 
     name = "messages"
     path = "/channels/{channel_id}/messages"
-    primary_keys = ("id",)
+    primary_keys = schemas.MESSAGES_KEYS
     replication_key = "id"
     # Pages are emitted oldest-first, so ids rise within a channel; the SDK's own check
     # would compare the string ids, which breaks at the 18→19 digit boundary.
