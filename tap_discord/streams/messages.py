@@ -69,8 +69,8 @@ _decode_ids = msgspec.json.Decoder(list[_MessageId]).decode
 class PageDecoder:
     """Parses a page of messages, and marks each one that holds no float.
 
-    Why: the writer encodes a `FloatFreeRecord` with msgspec, several times faster than
-    the standard encoder; msgspec writes some floats differently from the SDK, so a
+    Why: the writer encodes a `FloatFreeRecord` with msgspec, which is faster than the
+    standard encoder; msgspec writes some floats differently from the SDK, so a
     message with one (a voice message's `duration_secs`) takes the standard path.
     Main thread only (the float count is this object's).
     """
@@ -237,10 +237,10 @@ class MessagesStream(GuildChildStream):
         more repeated after a kill). A lookback re-emits older messages: the bookmark
         never moves back.
 
-        The SDK's step runs on the guild state found once: the SDK searches the state's
-        partition list for the guild on every record (a sixth of a message record's
-        CPU). The result is the same: the partition's `replication_key` and
-        `replication_key_value`, the id of the last record.
+        The SDK's step runs on the guild state found once, where the SDK would search
+        the state's partition list for the guild on every record. The result is the
+        same: the partition's `replication_key` and `replication_key_value`, the id of
+        the last record.
         """
         state = self._guild_state
         channel_id = self._channel_read
@@ -373,8 +373,8 @@ class MessagesStream(GuildChildStream):
 
         Why: parsing every message in a worker thread would cost the GIL twice over.
         The ids decoder still validates the whole body, so a truncated or HTML 200 is
-        retried as before. Other requests of this stream (`get_json`: the application's
-        flags) get the base check.
+        retried like any malformed answer. Other requests of this stream (`get_json`:
+        the application's flags) get the base check.
         """
         if not _is_messages_page(response):
             super()._require_json(response)
