@@ -350,11 +350,11 @@ class DiscordStream(RESTStream[t.Any]):
         """`_prepare_http_request`, or the previous page's request with this page's query.
 
         Why: `Session.prepare_request` merges settings, hooks, cookies and headers anew
-        for every page, a fifth of a worker's CPU in an unthrottled run, all of it in
-        the GIL the main thread needs. A page whose request differs from the previous
-        one's only in its parameters (the cursor) gets a copy of that request with a
-        new URL and the session's cookies of now: the request `prepare_request` builds
-        (the authenticator signs every request as it is sent).
+        for every page, all of it holding the GIL the main thread needs. A page whose
+        request differs from the previous one's only in its parameters (the cursor)
+        gets a copy of that request with a new URL and the session's current cookies:
+        the request `prepare_request` builds (the authenticator signs every request as
+        it is sent).
         """
         if previous is not None:
             last, prepared = previous
@@ -418,7 +418,7 @@ class DiscordStream(RESTStream[t.Any]):
         """No child context at all for a stream without child streams.
 
         Why: the SDK builds and copies one for every record even when no stream would
-        use it (about a twentieth of a message record's CPU).
+        use it, work on the main thread for every message record.
         """
         if not self.child_streams:
             return ()
@@ -438,8 +438,8 @@ class DiscordStream(RESTStream[t.Any]):
         """The SDK's RECORD messages, without its deselection walk when nothing is deselected.
 
         Why: the SDK walks every nested dict of every record looking for deselected
-        properties, a fifth of the CPU of a message record, even when the catalog
-        deselects none. When it deselects some, the SDK's own method runs.
+        properties, even when the catalog deselects none, and message records nest
+        deeply. When it deselects some, the SDK's own method runs.
 
         Records of a fetched page carry the time the page arrived as `time_extracted`
         (the SDK takes the time each record is written, seconds later when prefetched).

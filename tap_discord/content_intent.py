@@ -1,13 +1,15 @@
 """Is the Message Content privileged intent on? Say so once per run if it is not.
 
 Without it Discord still answers every message request, but other users' messages come
-back with empty `content`, `embeds`, `attachments` and `components` (the bot's own
-messages and those mentioning it excepted; digest §6.1). Nothing fails, so a user could
-load months of empty messages without noticing. Two signals (digest §5.8):
+back with empty `content`, `embeds`, `attachments` and `components`, the bot's own
+messages and those mentioning it excepted
+(https://discord.com/developers/docs/events/gateway#message-content-intent). Nothing fails,
+so a user could load months of empty messages without noticing. Two signals:
 
 * the application's flags from `GET /applications/@me`: GATEWAY_MESSAGE_CONTENT (1<<18)
-  or GATEWAY_MESSAGE_CONTENT_LIMITED (1<<19) means the intent is on. This is the answer
-  whenever the route is available (one request per run);
+  or GATEWAY_MESSAGE_CONTENT_LIMITED (1<<19) means the intent is on
+  (https://discord.com/developers/docs/resources/application#application-object-application-flags).
+  This is the answer whenever the route is available (one request per run);
 * otherwise (route unavailable), the shape of the messages: several ordinary messages
   by people, not mentioning a bot, every one with no body at all, cannot happen with
   the intent on (a message always has text, an attachment, an embed, a sticker, a poll
@@ -21,13 +23,12 @@ from __future__ import annotations
 import typing as t
 
 from tap_discord.errors import ConfigError, RequestFailedError, ResourceSkippedError
+from tap_discord.intents import MESSAGE_CONTENT_FLAGS
 
 if t.TYPE_CHECKING:
     from tap_discord.client import DiscordStream
     from tap_discord.tap import TapDiscord
 
-#: Application flags GATEWAY_MESSAGE_CONTENT and GATEWAY_MESSAGE_CONTENT_LIMITED (§5.8).
-MESSAGE_CONTENT_FLAGS = (1 << 18) | (1 << 19)
 #: Ordinary messages (DEFAULT, REPLY): the only ones that always carry a body.
 BODY_TYPES = frozenset({0, 19})
 #: Bodiless ordinary messages, before any with a body, that prove gating.

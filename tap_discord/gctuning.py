@@ -3,15 +3,12 @@
 Why: Python's cycle collector runs a young-generation pass every 700 new container
 objects, and every tenth pass an older one. A message record is about twenty of them
 (dicts and lists parsed from JSON, freed by reference counting once written: they
-hold no cycles), so at tens of thousands of records per second the collector ran
-every few records, over the page being written and over the tap's startup objects
-(the imported modules) that live for the whole run. Measured under cachegrind on
-the record path (`bench/recordpath_bench.py`'s replay, 20,000 messages): a young
-threshold of 10,000 cut the instructions per record by about 3% and the estimated
-cycles (cache misses included) by about 6%; freezing changed nothing per record
-(it spares the older passes the modules). End to end (`bench/bulk_bench.py`'s
-world, 300,000 messages, six runs back to back with the previous tree): 11.2 CPU
-seconds against 12.5, about 8% more records per second.
+hold no cycles), so at tens of thousands of records per second the collector would
+run every few records, over the page being written and over the tap's startup objects
+(the imported modules) that live for the whole run. With a higher young threshold
+most records are freed before a pass ever sees them, and frozen startup objects are
+never walked again. The measurements are in bench/README.md (`bulk_bench.py`, the
+garbage collector).
 
 During a command-line run only (`TapDiscord.invoke`), and undone after it: a program
 that runs the tap in-process (tests, an orchestrator) gets its collector back as it

@@ -1,9 +1,10 @@
 """Paginators for Discord's cursor styles.
 
-Discord pages by snowflake (`after`/`before`), by the last user id (members), or by
-ISO 8601 `archive_timestamp` with `has_more` (archived threads). Each paginator reads
-the page body once through `response_json`, which caches the parsed body on the
-response so the stream's `parse_response` does not parse it again.
+Discord pages forward by snowflake (`after`: messages, members by user id, guilds, the
+audit log) or by ISO 8601 `archive_timestamp` with `has_more` (archived threads). A
+paginator reads the page body once through `response_json`, which caches the parsed
+body on the response so the stream's `parse_response` does not parse it again, unless
+the stream hands it a cheaper reader of the page's ids (messages).
 """
 
 from __future__ import annotations
@@ -18,12 +19,19 @@ if t.TYPE_CHECKING:
     import requests
 
 
-class SnowflakeAfterPaginator(BaseAPIPaginator["int | None"]):
-    """Forward paging with `after=<largest id seen>` over pages of `limit` items.
+def body_items(response: requests.Response) -> list[t.Any]:
+    """The items of a page whose body is the list itself."""
+    return list(response_json(response))
 
-    Discord returns message pages newest-first even with `after`, so the next cursor
-    is the largest id in the page, compared as an integer. A page shorter than the
-    limit is the last one (this saves the request for an empty page).
+
+class SnowflakeAfterPaginator(BaseAPIPaginator["int | None"]):
+    """Forward paging with `after=<largest id of the page>` over pages of `page_size` items.
+
+    The next cursor is the largest id in the page, compared as an integer: message
+    pages come newest-first even with `after`, other lists oldest-first. A page shorter
+    than `page_size` is the last one (this saves the request for an empty page), and so
+    is a full page that reaches `until`, the newest id the list had when the run looked
+    at it (a channel's `last_message_id`): anything newer is left for the next run.
     """
 
     def __init__(
@@ -32,32 +40,37 @@ class SnowflakeAfterPaginator(BaseAPIPaginator["int | None"]):
         *,
         page_size: int,
         id_of: IdGetter,
-        items_of: ItemsGetter | None = None,
+        items_of: ItemsGetter = body_items,
+        until: int | None = None,
     ) -> None:
-        """Start after `start_value` (None: from the beginning).
+        """Start after `start_value` (None: the stream's own first cursor).
 
-        `items_of` finds the page's items in the body (default: the body is the list).
+        `items_of` reads the page's items from the response (default: the body is the
+        list), `id_of` the id of one item.
         """
         super().__init__(start_value)
         self.page_size = page_size
         self.id_of = id_of
         self.items_of = items_of
+        self.until = until
 
     def get_next(self, response: requests.Response) -> int | None:
         """Return the largest id of the page, or None for an empty page."""
-        items = self._items(response)
+        items = self.items_of(response)
         if not items:
             return None
-        return max(int(self.id_of(item)) for item in items)
+        return self._largest(items)
 
     def has_more(self, response: requests.Response) -> bool:
-        """Only a full page can have a successor."""
-        return len(self._items(response)) >= self.page_size
+        """Only a full page below `until` can have a successor."""
+        items = self.items_of(response)
+        if len(items) < self.page_size:
+            return False
+        return self.until is None or self._largest(items) < self.until
 
-    def _items(self, response: requests.Response) -> list[t.Any]:
-        """The page's items (the body, or the part `items_of` picks)."""
-        body = response_json(response)
-        return list(self.items_of(body) if self.items_of else body)
+    def _largest(self, items: t.Sequence[t.Any]) -> int:
+        """The largest id among the page's items."""
+        return max(int(self.id_of(item)) for item in items)
 
 
 class HasMoreTimestampPaginator(BaseAPIPaginator["str | None"]):
@@ -79,5 +92,5 @@ class HasMoreTimestampPaginator(BaseAPIPaginator["str | None"]):
         return bool(response_json(response).get("has_more"))
 
 
-IdGetter = t.Callable[[dict], "str | int"]
-ItemsGetter = t.Callable[[t.Any], "list[t.Any]"]
+IdGetter = t.Callable[[t.Any], "str | int"]
+ItemsGetter = t.Callable[["requests.Response"], "t.Sequence[t.Any]"]

@@ -2,8 +2,8 @@
 
 Kept in code (not only in the README) so that a test recomputes the README's invite
 integer from it: adding a stream or a permission cannot leave the documentation behind.
-Bits are Discord's permission flags (docs topics/permissions.mdx, "Bitwise Permission
-Flags").
+Bits are Discord's permission flags:
+https://discord.com/developers/docs/topics/permissions#permissions-bitwise-permission-flags
 """
 
 from __future__ import annotations

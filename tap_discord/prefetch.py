@@ -31,9 +31,9 @@ and metric meters are not thread-safe, so only HTTP moves to worker threads here
 * Each thread waits on a condition of its own (one lock for all), and a change wakes
   only the threads it can let go on: the main thread for a page of the target it
   drains, the worker of that target, and the waiting worker nearest the output when
-  bytes are freed. Waking every thread at every page made each page cost a GIL
+  bytes are freed. Waking every thread at every page would cost each page a GIL
   hand-over per worker, and the main thread, whose CPU bounds an unthrottled run,
-  spent a quarter of its time getting the GIL back.
+  would spend that time getting the GIL back.
 """
 
 from __future__ import annotations

@@ -12,10 +12,10 @@ import json
 import typing as t
 
 from tap_discord.snowflake import is_snowflake
+from tap_discord.streams.messages import BOOKMARKS_KEY
 
-#: Where the messages stream keeps its per-channel bookmarks (see streams/messages.py).
+#: The stream whose per-channel bookmarks are checked (layout: see streams/messages.py).
 MESSAGES = "messages"
-BOOKMARKS_KEY = "channel_bookmarks"
 START_OVER = (
     "fix or delete that entry (meltano state set/clear), or rerun with --full-refresh "
     "to read everything again"

@@ -4,9 +4,9 @@ Why: prefetch threads share the GIL with the main thread, whose CPU bounds an
 unthrottled run, so each response should cost them as little Python as possible:
 
 * requests reads the environment's proxy settings (`HTTPS_PROXY`, `NO_PROXY`, ...)
-  again for every request, walking all of `os.environ` three times: about a third of a
-  worker's CPU per message page. The environment does not change during a run, so the
-  answer requests gives for an origin (scheme and host) is kept and passed back to it.
+  again for every request, walking all of `os.environ` three times for each message
+  page. The environment does not change during a run, so the answer requests gives
+  for an origin (scheme and host) is kept and passed back to it.
   (The session's `proxies` and `trust_env` must not change after the first request.)
 * requests reads a body in 10 KB chunks, each a system call after which the thread
   must win the GIL back (about 11 for a page of 100 messages); read at once, the body

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import typing as t
 
 import pendulum
 
@@ -29,9 +30,9 @@ def is_snowflake(value: object) -> bool:
     )
 
 
-def snowflake_int(value: str | int) -> int:
-    """Return a snowflake as an int, the only safe form to compare."""
-    return int(value)
+def by_id(item: dict[str, t.Any]) -> int:
+    """Sort key of Discord objects: their snowflake `id`, as an integer."""
+    return int(item["id"])
 
 
 def max_snowflake(a: str | int | None, b: str | int | None) -> str | None:

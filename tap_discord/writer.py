@@ -1,9 +1,9 @@
 r"""Singer output: the SDK's bytes, written faster.
 
 Why: the SDK's writer builds a new `simplejson` encoder for every message and flushes
-stdout after each one; at tens of thousands of records per second that is most of the
-tap's CPU, and each flush is a system call that hands the GIL to the prefetch threads
-and waits to get it back. This writer produces the same bytes:
+stdout after each one: per-record work on the main thread, whose CPU bounds an
+unthrottled run, and each flush is a system call that hands the GIL to the prefetch
+threads and waits to get it back. This writer produces the same bytes:
 
 * RECORD messages whose record is a `FloatFreeRecord` (a message as parsed from
   Discord's JSON, known to hold no float) are encoded by msgspec, then every non-ASCII
@@ -26,7 +26,7 @@ page or a retry: `TapDiscord.flush_output`), at the end of each stream the SDK s
 written), and at interpreter exit (`atexit`; after an error or the SDK's SIGTERM STATE
 too). One output thread writes the blocks to stdout, in the order they were handed
 over, while the main thread goes on making the next ones: a write to a file, or to a
-pipe the target is slow to read, no longer stops the records (at most `QUEUED_BLOCKS`
+pipe the target is slow to read, does not stop the records (at most `QUEUED_BLOCKS`
 wait, so memory stays bounded; a write error is raised on the main thread at its next
 hand-over). Output order never changes, so a target never sees a STATE before the
 records it covers; a killed run loses a suffix of its output, which the last STATE the
@@ -315,9 +315,10 @@ class JsonStateWriter(StateWriter):
     """The SDK's `StateWriter`, telling a changed state by its JSON, not by a deep copy.
 
     Why: the SDK deep-copies the whole tap state after every STATE message to compare
-    the next one with it, about a tenth of the main thread's CPU at a STATE every 100
-    message records. The JSON of the state is as exact a record of what was written
-    (a change of key order alone writes one more, identical STATE, which is harmless).
+    the next one with it, a copy of every channel's bookmark on the main thread every
+    100 message records. The JSON of the state is as exact a record of what was
+    written (a change of key order alone writes one more, identical STATE, which is
+    harmless).
     """
 
     def __init__(self, message_writer: t.Any) -> None:

@@ -1,4 +1,6 @@
-"""The emulator against the digest (/work/shared/discord-api.md), over real HTTP.
+"""The emulator against Discord's documented and observed behaviour, over real HTTP.
+
+Sources: https://discord.com/developers/docs/reference and docs/discord-behaviour.md.
 
 World, routes, paging, errors and ground truth. Rate limits and faults are in
 test_emulator_limits.py, OAuth2 in test_emulator_oauth.py.
@@ -108,7 +110,8 @@ def test_ids_are_unique_across_the_world(emu: Emulator) -> None:
         seen += [e["id"] for e in emu.world.audit_log[gid]]
     threads = {t["id"] for ts in emu.world.threads.values() for t in ts}
     messages = [m["id"] for cid in emu.world.messages for m in emu.world.messages[cid]]
-    # thread ids may equal their starter message id (§7), nothing else may repeat
+    # thread ids may equal their starter message id, nothing else may repeat
+    # (https://discord.com/developers/docs/reference#snowflakes)
     assert len(seen) == len(set(seen))
     assert len(messages) == len(set(messages))
     assert not set(seen) & (set(messages) | threads)

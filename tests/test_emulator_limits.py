@@ -1,4 +1,8 @@
-"""The emulator's rate limits, bans and injected faults (digest §2, §11 items 6-9)."""
+"""The emulator's rate limits, bans and injected faults.
+
+https://discord.com/developers/docs/topics/rate-limits and
+docs/discord-behaviour.md#rate-limits
+"""
 
 from __future__ import annotations
 

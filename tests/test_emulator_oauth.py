@@ -1,4 +1,8 @@
-"""The emulator's OAuth2 (digest §5, §11.10, §11.14): rotation, reuse, expiry, Bearer scope."""
+"""The emulator's OAuth2: rotation, reuse, expiry, Bearer scope.
+
+https://discord.com/developers/docs/topics/oauth2 and
+docs/discord-behaviour.md#oauth2-refresh-tokens
+"""
 
 from __future__ import annotations
 

@@ -67,7 +67,8 @@ def test_missing_members_intent_skips_members_and_says_which_intent(emu) -> None
 
 
 def test_invites_without_manage_guild_are_skipped(emu) -> None:
-    # Since 2025-09 either Manage Server or View Audit Log may list invites (§4.7).
+    # Either Manage Server or View Audit Log may list invites
+    # (https://discord.com/developers/docs/resources/guild#get-guild-invites).
     emu.settings.manage_guild = False
     emu.settings.view_audit_log = False
     run = run_tap(config(emu))
@@ -134,7 +135,10 @@ def test_rate_limits_are_respected_and_429s_retried(emu) -> None:
 
 
 def test_spurious_unknown_guild_is_retried_when_its_channels_answer(emu) -> None:
-    """Discord's #8445: `GET /guilds/{id}` says 10004 for a guild the bot is in."""
+    """`GET /guilds/{id}` says 10004 for a guild the bot is in.
+
+    docs/discord-behaviour.md#unknown-guild-for-a-guild-the-bot-is-in
+    """
     emu.settings.unknown_guild_answers = 1
     run = run_tap(config(emu))
     assert run.returncode == 0, run.stderr

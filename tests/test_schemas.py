@@ -7,7 +7,8 @@ Four layers:
 * the conventions hold everywhere (ids and bitsets are strings, timestamps are
   ``date-time``, integers unbounded, objects open, nested keys optional, permissive
   types only where Discord's type genuinely varies);
-* hand-written objects shaped like the docs' examples (digest §8) validate, and
+* hand-written objects shaped like the docs' examples (the object pages each schema
+  module links) validate, and
   objects with a wrong type do not;
 * every object of the emulator's small world, and every record the tap emits
   against the emulator, validates against its stream's schema.
@@ -1051,8 +1052,8 @@ def test_every_emulator_object_validates(records: dict[str, list[Any]], stream: 
         assert_valid(schema_of(stream), record)
 
 
-#: Fields the emulator sends that Discord's reference (the digest's §8, the docs' tables,
-#: the OpenAPI spec) does not document. They validate (objects are open), but a top-level
+#: Fields the emulator sends that Discord's reference (the docs' object tables, the OpenAPI
+#: spec) does not document. They validate (objects are open), but a top-level
 #: one has no column, so they are listed here until the emulator drops them; any other
 #: undeclared field fails the test below. Message components are open by design.
 UNDOCUMENTED_IN_EMULATOR = (

@@ -20,8 +20,9 @@ from tap_discord.snowflake import (
 UTC = dt.timezone.utc
 
 
-def test_digest_worked_example() -> None:
-    # discord-api.md §7: 175928847299117063 is 2016-04-30 11:18:25.796 UTC.
+def test_reference_worked_example() -> None:
+    # 175928847299117063 is 2016-04-30 11:18:25.796 UTC in the example of
+    # https://discord.com/developers/docs/reference#convert-snowflake-to-datetime
     assert datetime_from_snowflake("175928847299117063") == dt.datetime(
         2016, 4, 30, 11, 18, 25, 796000, tzinfo=UTC
     )

@@ -12,18 +12,11 @@ import requests
 
 from tap_discord.auth.oauth import DiscordOAuth2
 from tap_discord.auth.settings import request_timeout
-from tap_discord.content_intent import MESSAGE_CONTENT_FLAGS
 from tap_discord.errors import AuthenticationError, RequestFailedError
+from tap_discord.intents import GUILD_MEMBERS_FLAGS, MESSAGE_CONTENT_FLAGS, PRIVILEGED_INTENTS
 
 if t.TYPE_CHECKING:
     from tap_discord.tap import TapDiscord
-
-#: Application flags (§5.8): intent name -> (enabled bit, limited bit).
-PRIVILEGED_INTENTS: tuple[tuple[str, int, int], ...] = (
-    ("Server Members (GUILD_MEMBERS)", 1 << 14, 1 << 15),
-    ("Message Content (MESSAGE_CONTENT)", 1 << 18, 1 << 19),
-    ("Presence (GUILD_PRESENCES)", 1 << 12, 1 << 13),
-)
 
 
 def connection_report(tap: TapDiscord) -> list[str]:
@@ -100,7 +93,7 @@ def _bot_report(tap: TapDiscord) -> list[str]:
     ]
     if not flags & MESSAGE_CONTENT_FLAGS:
         lines.append("Without Message Content, message text, embeds and attachments are empty.")
-    if not flags & ((1 << 14) | (1 << 15)):
+    if not flags & GUILD_MEMBERS_FLAGS:
         lines.append("Without Server Members, the members stream is skipped.")
     return lines
 

@@ -5,7 +5,9 @@ One module per resource; ``common`` holds the objects shared between resources a
 stream has a ``<NAME>_SCHEMA`` dict and, next to it, its key tuple ``<NAME>_KEYS``;
 ``STREAM_SCHEMAS`` and ``PRIMARY_KEYS`` index both by stream name.
 
-Conventions, all from docs §1.4 and §8:
+Conventions, from Discord's reference (https://discord.com/developers/docs/reference#snowflakes,
+https://discord.com/developers/docs/reference#nullable-and-optional-resource-fields) and
+the object tables each schema module links:
 
 * ids, snowflakes and permission bitsets are strings; timestamps are ``date-time``
   strings; counts, enums, flags and colors are unbounded integers (BIGINT in

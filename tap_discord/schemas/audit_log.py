@@ -1,4 +1,6 @@
-"""Audit-log entries (docs audit-log.mdx), and the objects an audit log references.
+"""Audit-log entries, and the objects an audit log references.
+
+https://discord.com/developers/docs/resources/audit-log#audit-log-object
 
 ``GET /guilds/{id}/audit-logs`` answers ``{audit_log_entries, users, integrations,
 webhooks, guild_scheduled_events, threads, application_commands,
@@ -74,7 +76,8 @@ AUDIT_LOG_SCHEMA = record(AUDIT_LOG_ENTRY_FIELDS, (GUILD_ID,))
 AUDIT_LOG_USERS_KEYS = ("id",)
 AUDIT_LOG_USERS_SCHEMA = record(USER_FIELDS)
 
-#: Webhook (docs webhook.mdx), without ``token`` and ``url``: they are credentials that
+#: Webhook (https://discord.com/developers/docs/resources/webhook#webhook-object),
+#: without ``token`` and ``url``: they are credentials that
 #: execute the webhook, which no warehouse should hold. A stream built on this schema
 #: must drop them from its records too (a schema alone does not remove keys).
 WEBHOOK_FIELDS: Fields = (

@@ -1,4 +1,6 @@
-"""Channels and threads (docs channel.mdx "Channel Structure").
+"""Channels and threads.
+
+https://discord.com/developers/docs/resources/channel#channel-object
 
 Threads are channels of types 10-12 with the thread-only fields set (``thread_metadata``,
 ``message_count``, ``member_count``, ``total_message_sent``, ``applied_tags``, ``member``);

@@ -28,7 +28,8 @@ from tap_discord.schemas.fields import (
     nested,
 )
 
-# --- User (docs user.mdx "User Structure") --------------------------------------------
+# --- User -------------------------------------------------------------------------------
+# https://discord.com/developers/docs/resources/user#user-object
 
 AVATAR_DECORATION = nested(
     always("asset", STRING),
@@ -73,7 +74,8 @@ USER_FIELDS: Fields = (
 #: name and avatar), which is one more reason nested keys are never required.
 USER = nested(*USER_FIELDS)
 
-# --- Guild member (docs guild.mdx "Guild Member Structure") -----------------------------
+# --- Guild member -----------------------------------------------------------------------
+# https://discord.com/developers/docs/resources/guild#guild-member-object
 
 MEMBER_FIELDS: Fields = (
     field("user", USER),
@@ -96,7 +98,8 @@ MEMBER_FIELDS: Fields = (
 #: without ``user``, ``deaf`` and ``mute``.
 MEMBER = nested(*MEMBER_FIELDS)
 
-# --- Role parts (docs permissions.mdx) -------------------------------------------------
+# --- Role parts -------------------------------------------------------------------------
+# https://discord.com/developers/docs/topics/permissions#role-object
 
 #: Boolean tags are present with value ``null`` when true, and absent when false.
 ROLE_TAGS = nested(
@@ -113,7 +116,9 @@ ROLE_COLORS = nested(
     always_nullable("tertiary_color", INTEGER),
 )
 
-# --- Emoji and stickers (docs emoji.mdx, sticker.mdx) ----------------------------------
+# --- Emoji and stickers -----------------------------------------------------------------
+# https://discord.com/developers/docs/resources/emoji#emoji-object
+# https://discord.com/developers/docs/resources/sticker#sticker-object
 
 EMOJI_FIELDS: Fields = (
     always_nullable("id", SNOWFLAKE),  # null for unicode emojis in reactions
@@ -147,7 +152,8 @@ STICKER_FIELDS: Fields = (
 )
 STICKER = nested(*STICKER_FIELDS)
 
-# --- Applications (docs application.mdx), as embedded in messages, invites, attachments ---
+# --- Applications, as embedded in messages, invites, attachments ------------------------
+# https://discord.com/developers/docs/resources/application#application-object
 
 PARTIAL_APPLICATION = nested(
     always("id", SNOWFLAKE),
@@ -185,7 +191,8 @@ PARTIAL_APPLICATION = nested(
     field("custom_install_url", STRING),
 )
 
-# --- Integrations (docs guild.mdx "Integration Structure") ----------------------------
+# --- Integrations -----------------------------------------------------------------------
+# https://discord.com/developers/docs/resources/guild#integration-object
 
 INTEGRATION_ACCOUNT = nested(always("id", STRING), always("name", STRING))
 INTEGRATION_APPLICATION = nested(
@@ -218,7 +225,8 @@ INTEGRATION_FIELDS: Fields = (
 )
 INTEGRATION = nested(*INTEGRATION_FIELDS)
 
-# --- Message parts (docs message.mdx) --------------------------------------------------
+# --- Message parts ----------------------------------------------------------------------
+# https://discord.com/developers/docs/resources/message#message-object
 
 ATTACHMENT = nested(
     always("id", SNOWFLAKE),
@@ -330,7 +338,8 @@ CHANNEL_MENTION = nested(
 COMPONENT = nested(field("type", INTEGER))
 COMPONENTS = array(COMPONENT)
 
-# --- Poll (docs poll.mdx) --------------------------------------------------------------
+# --- Poll -------------------------------------------------------------------------------
+# https://discord.com/developers/docs/resources/poll#poll-object
 
 POLL_MEDIA = nested(field("text", STRING), field("emoji", EMOJI))
 POLL_ANSWER = nested(always("answer_id", INTEGER), always("poll_media", POLL_MEDIA))
@@ -352,7 +361,8 @@ POLL = nested(
     field("results", POLL_RESULTS),
 )
 
-# --- Channel parts (docs channel.mdx) --------------------------------------------------
+# --- Channel parts ----------------------------------------------------------------------
+# https://discord.com/developers/docs/resources/channel#channel-object
 
 #: ``type`` 0 = role, 1 = member.
 PERMISSION_OVERWRITE = nested(
@@ -388,7 +398,8 @@ DEFAULT_REACTION = nested(
     always_nullable("emoji_name", STRING),
 )
 
-# --- Scheduled event parts (docs guild-scheduled-event.mdx) ---------------------------
+# --- Scheduled event parts --------------------------------------------------------------
+# https://discord.com/developers/docs/resources/guild-scheduled-event#guild-scheduled-event-object
 
 #: ``location`` is set for EXTERNAL events only.
 ENTITY_METADATA = nested(field("location", STRING))
@@ -406,7 +417,8 @@ RECURRENCE_RULE = nested(
     always_nullable("count", INTEGER),
 )
 
-# --- Audit log parts (docs audit-log.mdx) ----------------------------------------------
+# --- Audit log parts --------------------------------------------------------------------
+# https://discord.com/developers/docs/resources/audit-log#audit-log-object
 
 #: ``new_value``/``old_value`` take the type of whatever field changed: strings, numbers,
 #: booleans, arrays of role or overwrite objects... so they carry no type at all. A

@@ -1,4 +1,7 @@
-"""Guild emojis (docs emoji.mdx): the ``emojis`` stream."""
+"""Guild emojis: the ``emojis`` stream.
+
+https://discord.com/developers/docs/resources/emoji#emoji-object
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Building blocks for every schema: Discord's primitive types and three field constructors.
 
 Objects are written once, in the order and with the presence rules of Discord's own
-tables (docs §8), using three constructors that mirror the docs' notation:
+tables (each schema module links its page), using three constructors that mirror the
+docs' notation:
 
 * ``always(name, kind)`` is ``name | type``: the key is always sent and never null;
 * ``always_nullable(name, kind)`` is ``name | ?type``: always sent, may be null;
@@ -9,7 +10,8 @@ tables (docs §8), using three constructors that mirror the docs' notation:
   every optional property, may then also be null).
 
 A field is written with ``always`` only when both Discord's docs and its OpenAPI spec
-say it is always sent, and it is nullable as soon as either source says it can be null.
+(https://github.com/discord/discord-api-spec) say it is always sent, and it is nullable
+as soon as either source says it can be null.
 Where they disagree, the looser reading wins: a schema too strict for a real response
 fails the whole load under target-side validation.
 
@@ -30,9 +32,11 @@ import typing as t
 
 from singer_sdk import typing as th
 
-#: Snowflake ids: 64-bit integers that Discord sends as decimal strings (§1.4).
+#: Snowflake ids: 64-bit integers that Discord sends as decimal strings
+#: (https://discord.com/developers/docs/reference#snowflakes).
 SNOWFLAKE = th.StringType()
-#: Permission bitsets exceed 53 bits and are sent as decimal strings (§1.4).
+#: Permission bitsets exceed 53 bits and are sent as decimal strings
+#: (https://discord.com/developers/docs/topics/permissions).
 PERMISSIONS = th.StringType()
 #: ISO 8601 timestamps such as ``2017-07-11T17:27:07.299000+00:00``.
 TIMESTAMP = th.DateTimeType()

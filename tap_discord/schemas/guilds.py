@@ -1,4 +1,6 @@
-"""Guilds (docs guild.mdx "Guild Structure"): ``GET /guilds/{id}?with_counts=true``.
+"""Guilds: ``GET /guilds/{id}?with_counts=true``.
+
+https://discord.com/developers/docs/resources/guild#guild-object
 
 The full guild, with its ``roles``, ``emojis`` and ``stickers`` arrays and the
 approximate counts that ``with_counts`` adds. ``owner`` and ``permissions`` are only

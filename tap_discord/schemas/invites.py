@@ -1,4 +1,7 @@
-"""Invites (docs invite.mdx "Invite Structure" and "Invite Metadata Structure").
+"""Invites, with their metadata.
+
+https://discord.com/developers/docs/resources/invite#invite-object and
+https://discord.com/developers/docs/resources/invite#invite-metadata-object
 
 ``GET /guilds/{id}/invites``. Invites have no id: the key is ``code``. The metadata
 fields (``uses, max_uses, max_age, temporary, created_at``) come only when the bot has

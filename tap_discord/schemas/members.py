@@ -1,4 +1,6 @@
-"""Guild members (docs guild.mdx "Guild Member Structure").
+"""Guild members.
+
+https://discord.com/developers/docs/resources/guild#guild-member-object
 
 Two streams share the shape: ``members`` (``GET /guilds/{id}/members``) and
 ``user_guild_members`` (``GET /users/@me/guilds/{id}/member``, OAuth2). A member has no

@@ -1,4 +1,7 @@
-"""Messages (docs message.mdx "Message Structure", plus the spec's additions).
+"""Messages, plus the additions of Discord's OpenAPI spec.
+
+https://discord.com/developers/docs/resources/message#message-object
+https://github.com/discord/discord-api-spec
 
 REST messages carry no ``guild_id``; the tap adds it from the channel. Every nested
 object Discord documents is typed, including the ones that only some message types

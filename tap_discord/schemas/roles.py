@@ -1,4 +1,7 @@
-"""Roles (docs permissions.mdx "Role Structure"): the ``roles`` stream and ``guild.roles``."""
+"""Roles: the ``roles`` stream and ``guild.roles``.
+
+https://discord.com/developers/docs/topics/permissions#role-object
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Guild scheduled events (docs guild-scheduled-event.mdx), plus the spec's additions.
+"""Guild scheduled events, plus the additions of Discord's OpenAPI spec.
+
+https://discord.com/developers/docs/resources/guild-scheduled-event#guild-scheduled-event-object
+https://github.com/discord/discord-api-spec
 
 ``GET /guilds/{id}/scheduled-events?with_user_count=true``; also embedded in invites.
 """

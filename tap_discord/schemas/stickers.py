@@ -1,4 +1,7 @@
-"""Guild stickers (docs sticker.mdx "Sticker Structure"): the ``stickers`` stream."""
+"""Guild stickers: the ``stickers`` stream.
+
+https://discord.com/developers/docs/resources/sticker#sticker-object
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Streams about the authenticated user (OAuth2 user endpoints, docs user.mdx, §5.2).
+"""Streams about the authenticated user: the routes an OAuth2 Bearer token may call.
+
+See docs/discord-behaviour.md#routes-a-bearer-token-may-call; the objects are on
+https://discord.com/developers/docs/resources/user.
 
 * ``current_user``: ``GET /users/@me``; ``email`` and ``verified`` need the ``email``
   scope, and ``premium_type`` reads 0 without the partner-only ``identify.premium``.

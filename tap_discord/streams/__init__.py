@@ -47,8 +47,9 @@ BOT_STREAMS = (
     UserGuildsStream,
 )
 
-#: Streams an OAuth2 Bearer token can read (user-scope endpoints only, §5.2); discovery
-#: keeps those whose `oauth_scopes` the token has.
+#: Streams an OAuth2 Bearer token can read (user-scope endpoints only, see
+#: docs/discord-behaviour.md#routes-a-bearer-token-may-call); discovery keeps those whose
+#: `oauth_scopes` the token has.
 OAUTH_STREAMS = (
     CurrentUserStream,
     UserGuildsStream,

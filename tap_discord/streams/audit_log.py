@@ -1,7 +1,8 @@
 """The guild audit log, incremental by entry id, and the objects its entries name.
 
 `GET /guilds/{id}/audit-logs?after=<last entry id>&limit=100` answers entries in
-ASCENDING id order when `after` is given (digest §4.5; messages are the opposite), so
+ASCENDING id order when `after` is given (messages are the opposite;
+https://discord.com/developers/docs/resources/audit-log#get-guild-audit-log), so
 each page's last entry is the next cursor and the guild partition's bookmark is simply
 the last entry emitted. Discord keeps entries for 45 days only.
 
@@ -26,8 +27,7 @@ from tap_discord import schemas
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.pagination import SnowflakeAfterPaginator
 from tap_discord.responses import response_json
-from tap_discord.snowflake import is_snowflake
-from tap_discord.streams.channels import by_id
+from tap_discord.snowflake import by_id, is_snowflake
 from tap_discord.streams.guilds import GuildChildStream
 
 if t.TYPE_CHECKING:
@@ -149,7 +149,7 @@ class AuditLogStream(GuildChildStream):
     def get_new_paginator(self) -> SnowflakeAfterPaginator:
         """Forward by entry id; a page shorter than 100 is the last."""
         return SnowflakeAfterPaginator(
-            None, page_size=AUDIT_PAGE_SIZE, id_of=_entry_id, items_of=_entries
+            None, page_size=AUDIT_PAGE_SIZE, id_of=_entry_id, items_of=_page_entries
         )
 
     def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict:
@@ -257,6 +257,11 @@ REFERENCE_KINDS = ("users", "webhooks", "integrations", "threads")
 def _entries(body: t.Any) -> list[dict[str, t.Any]]:
     """The entries of an audit-log page body (`{audit_log_entries, users, ...}`)."""
     return list(body.get("audit_log_entries") or []) if isinstance(body, dict) else []
+
+
+def _page_entries(response: requests.Response) -> list[dict[str, t.Any]]:
+    """The entries of an audit-log page."""
+    return _entries(response_json(response))
 
 
 def _entry_id(entry: dict) -> str:

@@ -16,6 +16,7 @@ from tap_discord import schemas
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.pagination import HasMoreTimestampPaginator
 from tap_discord.responses import response_json
+from tap_discord.snowflake import by_id
 from tap_discord.streams.guilds import GuildChildStream
 
 if t.TYPE_CHECKING:
@@ -29,17 +30,12 @@ THREAD_PARENT_TYPES = frozenset({0, 5, 15, 16})
 ARCHIVED_PAGE_SIZE = 100
 
 
-def by_id(item: dict[str, t.Any]) -> int:
-    """Sort key: snowflakes as integers."""
-    return int(item["id"])
-
-
 class ChannelsStream(GuildChildStream):
     """`GET /guilds/{id}/channels`: every guild channel (threads are their own stream)."""
 
     name = "channels"
     path = "/guilds/{guild_id}/channels"
-    primary_keys = ("id",)
+    primary_keys = schemas.CHANNELS_KEYS
     schema = schemas.CHANNELS_SCHEMA
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
@@ -113,7 +109,7 @@ class ThreadsStream(GuildChildStream):
 
     name = "threads"
     path = "/guilds/{guild_id}/threads/active"
-    primary_keys = ("id",)
+    primary_keys = schemas.THREADS_KEYS
     schema = schemas.THREADS_SCHEMA
     forbidden_reasons: t.ClassVar[dict[int | None, str]] = {
         50001: "Missing Access (50001): the bot cannot view this channel (grant View "

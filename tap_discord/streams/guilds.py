@@ -26,7 +26,7 @@ class GuildsStream(DiscordStream):
 
     name = "guilds"
     path = "/guilds/{guild_id}"
-    primary_keys = ("id",)
+    primary_keys = schemas.GUILDS_KEYS
     schema = schemas.GUILDS_SCHEMA
     records_jsonpath = "$"
 
@@ -75,7 +75,8 @@ class GuildsStream(DiscordStream):
         """Check an Unknown Guild answer against the guild's channels before believing it.
 
         Discord sometimes answers `GET /guilds/{id}` with 404 10004 for a guild the bot
-        is in while its other routes work (discord-api-docs #8445). That is a transient
+        is in while its other routes work
+        (https://github.com/discord/discord-api-docs/issues/8445). That is a transient
         fault to retry, not "the bot was removed", which would stop the run.
         """
         try:
@@ -121,7 +122,7 @@ class InvitesStream(GuildChildStream):
 
     name = "invites"
     path = "/guilds/{guild_id}/invites"
-    primary_keys = ("code",)
+    primary_keys = schemas.INVITES_KEYS
     schema = schemas.INVITES_SCHEMA
     forbidden_reasons: t.ClassVar[dict[int | None, str]] = {
         50013: "Missing Permissions (50013): listing invites needs the Manage Server "

@@ -19,7 +19,7 @@ class MembersStream(GuildChildStream):
 
     name = "members"
     path = "/guilds/{guild_id}/members"
-    primary_keys = ("guild_id", "user_id")
+    primary_keys = schemas.MEMBERS_KEYS
     schema = schemas.MEMBERS_SCHEMA
     forbidden_reasons: t.ClassVar[dict[int | None, str]] = {
         50001: "Missing Access (50001): the Server Members privileged intent is off; "

@@ -29,21 +29,16 @@ import msgspec
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_discord import schemas
 from tap_discord.content_intent import MessageContentCheck
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.nulchars import may_hold_nul, replace_nul
+from tap_discord.pagination import SnowflakeAfterPaginator
 from tap_discord.prefetch import DRAINED_LANE_PAGES, Prefetcher
 from tap_discord.responses import MalformedResponseError, response_json
-from tap_discord.snowflake import is_snowflake, lookback_cursor, max_snowflake
-from tap_discord.streams.channels import (
-    ChannelsStream,
-    FirstContact,
-    ThreadsStream,
-    by_id,
-)
+from tap_discord.snowflake import by_id, is_snowflake, lookback_cursor, max_snowflake
+from tap_discord.streams.channels import ChannelsStream, FirstContact, ThreadsStream
 from tap_discord.streams.guilds import GuildChildStream
 from tap_discord.writer import FloatFreeRecord
 
@@ -56,6 +51,7 @@ if t.TYPE_CHECKING:
 
 
 MESSAGE_PAGE_SIZE = 100
+#: Key of the per-channel bookmark map in a guild's partition (layout above).
 BOOKMARKS_KEY = "channel_bookmarks"
 #: Channel types with a message history: text, voice, announcement, stage, and threads.
 MESSAGE_CHANNEL_TYPES = frozenset({0, 2, 5, 13, 10, 11, 12})
@@ -74,8 +70,8 @@ _decode_ids = msgspec.json.Decoder(list[_MessageId]).decode
 class PageDecoder:
     """Parses a page of messages, and marks each one that holds no float.
 
-    Why: the writer encodes a `FloatFreeRecord` with msgspec, several times faster than
-    the standard encoder; msgspec writes some floats differently from the SDK, so a
+    Why: the writer encodes a `FloatFreeRecord` with msgspec, which is faster than the
+    standard encoder; msgspec writes some floats differently from the SDK, so a
     message with one (a voice message's `duration_secs`) takes the standard path.
     Main thread only (the float count is this object's).
     """
@@ -117,7 +113,7 @@ class MessagesStream(GuildChildStream):
 
     name = "messages"
     path = "/channels/{channel_id}/messages"
-    primary_keys = ("id",)
+    primary_keys = schemas.MESSAGES_KEYS
     replication_key = "id"
     # Pages are emitted oldest-first, so ids rise within a channel; the SDK's own check
     # would compare the string ids, which breaks at the 18→19 digit boundary.
@@ -242,10 +238,10 @@ class MessagesStream(GuildChildStream):
         more repeated after a kill). A lookback re-emits older messages: the bookmark
         never moves back.
 
-        The SDK's step runs on the guild state found once: the SDK searches the state's
-        partition list for the guild on every record (a sixth of a message record's
-        CPU). The result is the same: the partition's `replication_key` and
-        `replication_key_value`, the id of the last record.
+        The SDK's step runs on the guild state found once, where the SDK would search
+        the state's partition list for the guild on every record. The result is the
+        same: the partition's `replication_key` and `replication_key_value`, the id of
+        the last record.
         """
         state = self._guild_state
         channel_id = self._channel_read
@@ -354,9 +350,19 @@ class MessagesStream(GuildChildStream):
             where = {"guild_id": context["guild_id"], "channel_id": channel_id}
             self.warn_skipped(exc, where)
 
-    def new_page_paginator(self, context: Context) -> MessagePaginator:
-        """Forward by snowflake from the context's `after`, up to its `until`."""
-        return MessagePaginator(None, until=context.get("until"))
+    def new_page_paginator(self, context: Context) -> SnowflakeAfterPaginator:
+        """Forward by snowflake from the context's `after`, up to its `until`.
+
+        The paginator reads a page's ids through `page_ids` (parsed once per response,
+        without parsing the messages themselves).
+        """
+        return SnowflakeAfterPaginator(
+            None,
+            page_size=MESSAGE_PAGE_SIZE,
+            id_of=int,
+            items_of=page_ids,
+            until=context.get("until"),
+        )
 
     def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict:
         """`after` the bookmark (or the previous page's newest id), 100 per page."""
@@ -368,8 +374,8 @@ class MessagesStream(GuildChildStream):
 
         Why: parsing every message in a worker thread would cost the GIL twice over.
         The ids decoder still validates the whole body, so a truncated or HTML 200 is
-        retried as before. Other requests of this stream (`get_json`: the application's
-        flags) get the base check.
+        retried like any malformed answer. Other requests of this stream (`get_json`:
+        the application's flags) get the base check.
         """
         if not _is_messages_page(response):
             super()._require_json(response)
@@ -400,32 +406,6 @@ class MessagesStream(GuildChildStream):
         check = self.record_check.check
         where = urlsplit(page.response.url or "").path or self.path
         return [check(record, where) for record in records]
-
-
-class MessagePaginator(BaseAPIPaginator["int | None"]):
-    """`after=<newest id of the page>` until a short page, or one reaching `until`.
-
-    `until` is the channel's `last_message_id` when the run listed it: a full page that
-    reaches it is the last one, which saves the request for an empty page. Newer
-    messages posted during the run are above the bookmark, so the next run reads them.
-    """
-
-    def __init__(self, start_value: int | None, *, until: int | None) -> None:
-        """Start after `start_value` (None: the context's `after`)."""
-        super().__init__(start_value)
-        self.until = until
-
-    def get_next(self, response: requests.Response) -> int | None:
-        """The largest id of the page (compared as an integer), or None for an empty page."""
-        ids = page_ids(response)
-        return max(ids) if ids else None
-
-    def has_more(self, response: requests.Response) -> bool:
-        """Only a full page below `until` can have a successor."""
-        ids = page_ids(response)
-        if len(ids) < MESSAGE_PAGE_SIZE:
-            return False
-        return self.until is None or max(ids) < self.until
 
 
 def _is_messages_page(response: requests.Response) -> bool:

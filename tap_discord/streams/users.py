@@ -1,6 +1,7 @@
 """Streams about the authenticated user or bot itself (`/users/@me/...`).
 
-These are the only routes an OAuth2 Bearer token may call (discord-api.md §5.2), so
+These are the only routes an OAuth2 Bearer token may call
+(docs/discord-behaviour.md#routes-a-bearer-token-may-call), so
 they are the whole catalog in OAuth2 mode. Each class names the scopes it needs in
 `oauth_scopes`; discovery offers a stream only when the token has them, so a missing
 scope never turns into a run of 401s.
@@ -25,7 +26,7 @@ class CurrentUserStream(DiscordStream):
 
     name = "current_user"
     path = "/users/@me"
-    primary_keys = ("id",)
+    primary_keys = schemas.CURRENT_USER_KEYS
     schema = schemas.CURRENT_USER_SCHEMA
     records_jsonpath = "$"
     oauth_scopes: t.ClassVar[tuple[str, ...]] = ("identify",)
@@ -39,7 +40,7 @@ class UserGuildsStream(DiscordStream):
 
     name = "user_guilds"
     path = "/users/@me/guilds"
-    primary_keys = ("id",)
+    primary_keys = schemas.USER_GUILDS_KEYS
     schema = schemas.USER_GUILDS_SCHEMA
     oauth_scopes: t.ClassVar[tuple[str, ...]] = ("guilds",)
 
@@ -74,7 +75,7 @@ class UserConnectionsStream(DiscordStream):
 
     name = "user_connections"
     path = "/users/@me/connections"
-    primary_keys = ("type", "id")
+    primary_keys = schemas.USER_CONNECTIONS_KEYS
     schema = schemas.USER_CONNECTIONS_SCHEMA
     oauth_scopes: t.ClassVar[tuple[str, ...]] = ("connections",)
 
@@ -88,7 +89,7 @@ class UserGuildMembersStream(DiscordStream):
 
     name = "user_guild_members"
     path = "/users/@me/guilds/{guild_id}/member"
-    primary_keys = ("guild_id", "user_id")
+    primary_keys = schemas.USER_GUILD_MEMBERS_KEYS
     schema = schemas.USER_GUILD_MEMBERS_SCHEMA
     records_jsonpath = "$"
     parent_stream_type = UserGuildsStream

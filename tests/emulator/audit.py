@@ -1,4 +1,6 @@
-"""Audit-log entries and the objects a page of them references (digest §4.5).
+"""Audit-log entries and the objects a page of them references.
+
+Route and order: https://discord.com/developers/docs/resources/audit-log#get-guild-audit-log
 
 Entries are spread over the last 44 days (Discord keeps 45), ascending by id.
 Each entry remembers which users, webhooks, threads, events, rules and

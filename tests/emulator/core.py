@@ -73,8 +73,9 @@ class RequestRecord(NamedTuple):
 class Settings:
     """Knobs tests may change while the emulator serves (plain attribute writes).
 
-    rate_limits: "off" (headers only, never 429) or "real" (enforce §2.6 sizes and
-    50 req/s global). time_scale multiplies every window and retry_after.
+    rate_limits: "off" (headers only, never 429) or "real" (enforce the bucket sizes
+    of docs/discord-behaviour.md#observed-bucket-sizes and 50 req/s global). time_scale
+    multiplies every window and retry_after.
     """
 
     rate_limits: str = "off"
@@ -101,7 +102,8 @@ class Settings:
     #: channels that now answer 404 Unknown Channel (deleted mid-run)
     vanished_channels: set[str] = field(default_factory=set)
     #: the next N `GET /guilds/{id}` answer 404 Unknown Guild although the bot is in the
-    #: guild and every other route works (digest §3.3, discord-api-docs #8445)
+    #: guild and every other route works, see
+    #: docs/discord-behaviour.md#unknown-guild-for-a-guild-the-bot-is-in
     unknown_guild_answers: int = 0
     #: guilds the bot was removed from after listing them: still in `/users/@me/guilds`,
     #: 404 Unknown Guild on every guild route
@@ -322,7 +324,10 @@ class Emulator:
         return [t for t in self.world.threads.get(str(guild_id), []) if self.api.can_view(t)]
 
     def _application_flags(self) -> int:
-        """GATEWAY_*_LIMITED bits for the intents the settings enable (§5.8)."""
+        """GATEWAY_*_LIMITED bits for the intents the settings enable.
+
+        https://discord.com/developers/docs/resources/application#application-object-application-flags
+        """
         flags = 1 << 23  # APPLICATION_COMMAND_BADGE
         if self.settings.members_intent:
             flags |= 1 << 15
@@ -548,7 +553,11 @@ class Emulator:
         return json_response(status, body, limit_headers)
 
     def _authenticate(self, header: str | None, route: Route) -> Principal | None:
-        """The caller, if its token is valid for this route (§11.10)."""
+        """The caller, if its token is valid for this route.
+
+        Bearer tokens only on the routes listed in
+        docs/discord-behaviour.md#routes-a-bearer-token-may-call
+        """
         scheme, _, token = (header or "").partition(" ")
         if scheme == "Bot" and token == self.bot_token:
             principal = Principal("bot", token)
@@ -599,7 +608,10 @@ class Emulator:
         return Response(429, ban_html(), headers)
 
     def _global_429(self, wait: float) -> Response:
-        """Global limit hit: `global: true`, scope global, no route headers (§2.3)."""
+        """Global limit hit: `global: true`, scope global, no route headers.
+
+        https://discord.com/developers/docs/topics/rate-limits#exceeding-a-rate-limit
+        """
         value = retry_after_value(wait)
         body = {"message": "You are being rate limited.", "retry_after": value, "global": True}
         headers = [

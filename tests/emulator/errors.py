@@ -1,4 +1,7 @@
-"""Discord's error bodies (digest §3) and query-string validation that produces them.
+"""Discord's error bodies and query-string validation that produces them.
+
+Codes: https://discord.com/developers/docs/topics/opcodes-and-status-codes#json
+Which body each case gets: docs/discord-behaviour.md#error-bodies
 
 Validation mirrors Discord's 400 "Invalid Form Body" (code 50035): every bad
 parameter gets an `_errors` leaf in a tree keyed by parameter name.
@@ -92,7 +95,7 @@ class Query:
         return value
 
     def boolean(self, name: str, default: bool = False) -> bool:
-        """`true/True/1` or `false/False/0` (digest §1.3)."""
+        """`true/True/1` or `false/False/0` (https://discord.com/developers/docs/reference#boolean-query-strings)."""
         raw = self.params.get(name)
         if raw is None:
             return default

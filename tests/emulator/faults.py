@@ -1,4 +1,4 @@
-"""Injected faults and Cloudflare-style pages (digest §2.5, §3.4).
+"""Injected faults and Cloudflare-style pages (docs/discord-behaviour.md#what-a-ban-looks-like).
 
 Which request gets a fault is a pure function of `settings.fault_seed` and the
 request's number, so a failing test replays exactly. Faults are decided before a

@@ -1,4 +1,7 @@
-"""Rate limits as Discord applies them (digest §2): route buckets, global, bans.
+"""Rate limits as Discord applies them: route buckets, global, bans.
+
+Rules: https://discord.com/developers/docs/topics/rate-limits; sizes and bans:
+docs/discord-behaviour.md#rate-limits.
 
 Route buckets are sliding windows counted per (route, major parameter) and named
 by an opaque 32-hex hash that is the same for every channel or guild. The global

@@ -39,7 +39,7 @@ SUPPRESS_NOTIFICATIONS = 1 << 12
 IS_VOICE_MESSAGE = 1 << 13
 HAS_SNAPSHOT = 1 << 14
 REFERENCING_TYPES = frozenset({19, 21, 23})
-"""Types that carry `referenced_message` (digest §8.1)."""
+"""Types that carry `referenced_message` (https://discord.com/developers/docs/resources/message#message-object)."""
 
 WORDS = [
     "deploy",
@@ -338,7 +338,10 @@ class MessageFactory:
         return msg
 
     def make_voice_message(self, r: random.Random, msg: dict[str, Any], ms: int) -> None:
-        """A voice message: no text, one audio file with a float `duration_secs` (§8.1)."""
+        """A voice message: no text, one audio file with a float `duration_secs`.
+
+        https://discord.com/developers/docs/resources/message#voice-messages
+        """
         att_id = make_snowflake(ms, 30, 7, int(msg["id"]) & 0xFFF)
         path = f"attachments/{msg['channel_id']}/{att_id}/voice-message.ogg"
         # Discord's durations are 32-bit floats widened to 64 (4.480000019073486).
@@ -628,7 +631,10 @@ class MessageFactory:
     # gating and pages -----------------------------------------------------------------
 
     def gate(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """What a bot without the Message Content intent receives (digest §6.1)."""
+        """What a bot without the Message Content intent receives.
+
+        https://discord.com/developers/docs/events/gateway#message-content-intent
+        """
         if msg["author"]["id"] == self.bot_id:
             return msg
         if any(user["id"] == self.bot_id for user in msg["mentions"]):
@@ -689,7 +695,7 @@ class MessageFactory:
 def page_ids(
     ids: Any, limit: int, around: int | None, before: int | None, after: int | None
 ) -> list[int]:
-    """Ascending ids of the page Discord would return (exclusive bounds, §11.1)."""
+    """Ascending ids of the page Discord would return (docs/discord-behaviour.md#message-pages)."""
     if after is not None:
         lo = bisect.bisect_right(ids, after)
         return list(ids[lo : lo + limit])

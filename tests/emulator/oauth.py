@@ -1,4 +1,8 @@
-"""OAuth2 (digest §5, §11.10, §11.14): token endpoint, rotation, revocation, Bearer users.
+"""OAuth2: token endpoint, rotation, revocation, Bearer users.
+
+Endpoints: https://discord.com/developers/docs/topics/oauth2
+Rotation: docs/discord-behaviour.md#oauth2-refresh-tokens
+Bearer routes: docs/discord-behaviour.md#routes-a-bearer-token-may-call
 
 An *authorization* is one user's grant of some scopes to one client. Its refresh
 token is single-use: every refresh returns a new one and the old one is dead
@@ -296,7 +300,10 @@ class OAuthStore:
         }
 
     def _revoke(self, client_id: str, form: dict[str, str]) -> Response:
-        """Revoking any token of an authorization revokes all of them (§5.7)."""
+        """Revoking any token of an authorization revokes all of them.
+
+        https://discord.com/developers/docs/topics/oauth2#authorization-code-grant-token-revocation-example
+        """
         token = form.get("token", "")
         with self.lock:
             auth = self.refresh_tokens.get(token)

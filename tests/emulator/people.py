@@ -1,4 +1,11 @@
-"""Users, members, roles, emojis and stickers of a generated world (digest §8.3-8.5, 8.11)."""
+"""Users, members, roles, emojis and stickers of a generated world.
+
+Shapes: https://discord.com/developers/docs/resources/user#user-object,
+https://discord.com/developers/docs/resources/guild#guild-member-object,
+https://discord.com/developers/docs/topics/permissions#role-object,
+https://discord.com/developers/docs/resources/emoji#emoji-object,
+https://discord.com/developers/docs/resources/sticker#sticker-object.
+"""
 
 from __future__ import annotations
 

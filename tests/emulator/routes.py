@@ -1,8 +1,9 @@
-"""The API routes: what each GET answers, with Discord's paging rules (digest §4).
+"""The API routes: what each GET answers, with Discord's paging rules.
 
 Handlers receive a parsed request and return (status, body); the dispatcher in
-core.py does authentication, rate limits, faults and recording. Permission and
-existence checks follow digest §3.3 and §11.11.
+core.py does authentication, rate limits, faults and recording. Each handler links
+its route's page; permission and existence errors follow
+docs/discord-behaviour.md#error-bodies.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class Route:
 
     @property
     def major_param(self) -> str | None:
-        """The top-level resource this route is counted per (§2.1)."""
+        """The top-level resource this route is counted per (https://discord.com/developers/docs/topics/rate-limits)."""
         if self.template.startswith("/channels/"):
             return "channel_id"
         if self.template.startswith("/guilds/"):
@@ -346,7 +347,10 @@ class Api:
         return 200, guild
 
     def _take_unknown_guild_answer(self) -> bool:
-        """Whether this guild request gets Discord's spurious Unknown Guild (#8445)."""
+        """Whether this guild request gets Discord's spurious Unknown Guild.
+
+        docs/discord-behaviour.md#unknown-guild-for-a-guild-the-bot-is-in
+        """
         with self.settings.lock:
             if self.settings.unknown_guild_answers <= 0:
                 return False
@@ -354,7 +358,9 @@ class Api:
             return True
 
     def guild_channels(self, req: ApiRequest) -> Reply:
-        """Every guild channel, threads excluded (even ones the bot cannot view, §4.8).
+        """Every guild channel, threads excluded (even ones the bot cannot view).
+
+        docs/discord-behaviour.md#guild-channel-list
 
         `vanished_channels` stay listed: they vanish between this list and the next call.
         """
@@ -400,7 +406,10 @@ class Api:
         raise ApiError(404, UNKNOWN_MEMBER)
 
     def guild_invites(self, req: ApiRequest) -> Reply:
-        """Invites; metadata only with Manage Server; View Audit Log alone suffices (§4.7)."""
+        """Invites; metadata only with Manage Server; View Audit Log alone suffices.
+
+        https://discord.com/developers/docs/resources/guild#get-guild-invites
+        """
         guild = self.guild(req.params["guild_id"])
         invites = self.world.invites[guild["id"]]
         if self.settings.manage_guild:
@@ -432,7 +441,10 @@ class Api:
         return 200, [{k: v for k, v in e.items() if k != "user_count"} for e in events]
 
     def audit_logs(self, req: ApiRequest) -> Reply:
-        """Entries: descending with `before` or no cursor, ascending with `after` (§4.5)."""
+        """Entries: descending with `before` or no cursor, ascending with `after`.
+
+        https://discord.com/developers/docs/resources/audit-log#get-guild-audit-log
+        """
         guild = self.guild(req.params["guild_id"])
         if not self.settings.view_audit_log:
             raise ApiError(403, MISSING_PERMISSIONS)
@@ -465,7 +477,11 @@ class Api:
         return 200, channel
 
     def messages(self, req: ApiRequest) -> Reply:
-        """A page of messages, ALWAYS newest first, even with `after` (§4.1, §11.1)."""
+        """A page of messages, ALWAYS newest first, even with `after`.
+
+        https://discord.com/developers/docs/resources/message#get-channel-messages and
+        docs/discord-behaviour.md#message-pages
+        """
         channel = self.visible_channel(req.params["channel_id"])
         q = req.query
         q.exclusive("around", "before", "after")
@@ -517,7 +533,10 @@ class Api:
         return 200, [i for i in self.world.invites[gid] if i["channel"]["id"] == channel["id"]]
 
     def archived_public(self, req: ApiRequest) -> Reply:
-        """Public archived threads: archive_timestamp desc, ISO `before` (§4.4)."""
+        """Public archived threads: archive_timestamp desc, ISO `before`.
+
+        https://discord.com/developers/docs/resources/channel#list-public-archived-threads
+        """
         return self._archived(req, private=False)
 
     def archived_private(self, req: ApiRequest) -> Reply:
@@ -550,7 +569,10 @@ class Api:
         return 200, body
 
     def joined_archived(self, req: ApiRequest) -> Reply:
-        """Private archived threads the bot joined: id desc, snowflake `before` (§4.4)."""
+        """Private archived threads the bot joined: id desc, snowflake `before`.
+
+        https://discord.com/developers/docs/resources/channel#list-joined-private-archived-threads
+        """
         parent = self.thread_parent(req.params["channel_id"])
         q = req.query
         before = q.snowflake("before")

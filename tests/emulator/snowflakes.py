@@ -1,4 +1,6 @@
-"""Snowflakes and timestamps exactly as Discord encodes them (digest §7, §1.4).
+"""Snowflakes and timestamps exactly as Discord encodes them.
+
+https://discord.com/developers/docs/reference#snowflakes
 
 Every id the emulator hands out is a real snowflake, so a tap that turns a date
 into an `after` cursor selects the same rows here as on Discord.

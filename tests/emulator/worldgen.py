@@ -1,4 +1,7 @@
-"""The generated Discord world: ground truth for every test (digest §7, §8).
+"""The generated Discord world: ground truth for every test.
+
+Ids are snowflakes (https://discord.com/developers/docs/reference#snowflakes); objects have the
+shapes of the pages the builder modules link.
 
 Everything is derived from `WorldSpec` and its seed. Objects are stored exactly
 as the API returns them to a bot with every permission and every intent; the
