@@ -210,16 +210,6 @@ class RateLimitStats:
     wait_seconds: float = 0.0
     longest_wait: float = 0.0
 
-    def summary(self) -> str:
-        """One log line for the end of a run."""
-        return (
-            f"{self.requests} requests; 429s: {self.route_429} route, {self.shared_429} "
-            f"shared, {self.global_429} global; {self.bans} ban responses; "
-            f"{self.invalid_requests} invalid requests ({self.invalid_requests_window} in "
-            f"the last 10 min); waited {self.waits} times, {self.wait_seconds:.1f} s in "
-            f"total, longest {self.longest_wait:.1f} s"
-        )
-
 
 # Internal state ----------------------------------------------------------------------
 
