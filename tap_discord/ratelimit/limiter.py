@@ -26,21 +26,16 @@ the output precedence, so channels finish in output order).
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit
-
-import requests
-from requests.adapters import HTTPAdapter
 
 from tap_discord.errors import ConfigError, RateLimitBanError
+from tap_discord.ratelimit.response import DEFAULT_RETRY_AFTER, RateLimitResponse
+from tap_discord.ratelimit.routes import Route, parse_route
 
 INVALID_WINDOW_SECONDS = 600.0
 """Discord counts invalid requests (401, 403, 429) per 10 minutes."""
@@ -50,12 +45,6 @@ DISCORD_BAN_THRESHOLD = 10_000
 
 POLL_SECONDS = 0.05
 """Re-check interval while waiting for an in-flight response rather than a clock time."""
-
-RESET_MARGIN_SECONDS = 0.002
-"""Added to every server-given wait: Discord rounds to milliseconds, never send early."""
-
-DEFAULT_RETRY_AFTER = 1.0
-"""Pause after a 429 that names no retry time at all."""
 
 LONG_WAIT_SECONDS = 1.0
 """Waits longer than this are logged at INFO, shorter ones at DEBUG."""
@@ -71,126 +60,6 @@ is sent only while fewer than the limit count. Spacing alone (1/rate) is not eno
 arrival times jitter, and a sliding window then sometimes counts rate + 1."""
 
 _INVALID_STATUSES = frozenset({401, 403, 429})
-
-# First path segment of every top-level REST resource: lets `parse_route` find the
-# API root whatever base path (`/api/v10`, an emulator prefix, ...) precedes it.
-_TOP_LEVEL = frozenset(
-    {
-        "applications",
-        "channels",
-        "entitlements",
-        "gateway",
-        "guilds",
-        "interactions",
-        "invites",
-        "lobbies",
-        "oauth2",
-        "partner-sdk",
-        "skus",
-        "soundboard-default-sounds",
-        "stage-instances",
-        "sticker-packs",
-        "stickers",
-        "users",
-        "voice",
-        "webhooks",
-    }
-)
-_MAJOR_PARAMETERS = {"channels": "channel_id", "guilds": "guild_id", "webhooks": "webhook_id"}
-_ID_NAMES = {
-    "bans": "user_id",
-    "emojis": "emoji_id",
-    "members": "user_id",
-    "messages": "message_id",
-    "roles": "role_id",
-    "scheduled-events": "guild_scheduled_event_id",
-    "thread-members": "user_id",
-    "users": "user_id",
-}
-_VERSION = re.compile(r"v\d+")
-
-
-# Routes ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Route:
-    """One request's route: what Discord's per-route limits are keyed by.
-
-    `template` has every id replaced (`GET /channels/{channel_id}/messages`), `major`
-    identifies the top-level resource (`channel_id=123`, empty when there is none) and
-    `label` is a log-safe description (a webhook token never appears in it).
-    """
-
-    method: str
-    template: str
-    major: str
-    label: str
-
-    @property
-    def key(self) -> str:
-        """Bucket key used until the route's `X-RateLimit-Bucket` is known."""
-        return f"{self.template}:{self.major}"
-
-
-def parse_route(method: str, url: str) -> Route:
-    """Find the route template and major parameter of a request URL.
-
-    Works for any base path: the API root is the first segment naming a top-level
-    resource (`channels`, `guilds`, `users`, `oauth2`, ...). Query strings are ignored.
-    """
-    verb = method.upper()
-    segments = [s for s in urlsplit(url).path.split("/") if s]
-    start = next((i for i, s in enumerate(segments) if s in _TOP_LEVEL), None)
-    if start is None:
-        start = _skip_api_prefix(segments)
-    parts = segments[start:]
-    template = "/" + "/".join(_template_segments(parts))
-    major, label = _major_parameter(parts)
-    route_label = f"{verb} {template}" + (f" [{label}]" if label else "")
-    return Route(method=verb, template=f"{verb} {template}", major=major, label=route_label)
-
-
-def _skip_api_prefix(segments: list[str]) -> int:
-    """Index after a leading `api` and/or `vNN`, for paths with no known resource."""
-    index = 0
-    if index < len(segments) and segments[index] == "api":
-        index += 1
-    if index < len(segments) and _VERSION.fullmatch(segments[index]):
-        index += 1
-    return index
-
-
-def _template_segments(parts: list[str]) -> list[str]:
-    """Replace ids, webhook tokens, invite codes and emoji names by placeholders."""
-    out: list[str] = []
-    for index, segment in enumerate(parts):
-        previous = parts[index - 1] if index else ""
-        if index == 0:
-            out.append(segment)
-        elif parts[0] == "webhooks" and index == 2 and parts[1].isdigit():
-            out.append("{webhook_token}")
-        elif parts[0] == "invites" and index == 1:
-            out.append("{invite_code}")
-        elif previous == "reactions":
-            out.append("{emoji}")
-        elif segment.isdigit():
-            name = _ID_NAMES.get(previous) or f"{previous.rstrip('s').replace('-', '_')}_id"
-            out.append("{" + name + "}")
-        else:
-            out.append(segment)
-    return out
-
-
-def _major_parameter(parts: list[str]) -> tuple[str, str]:
-    """The major parameter key (may hold a webhook token) and its log-safe label."""
-    if len(parts) < 2 or parts[0] not in _MAJOR_PARAMETERS or not parts[1].isdigit():
-        return "", ""
-    label = f"{_MAJOR_PARAMETERS[parts[0]]}={parts[1]}"
-    if parts[0] == "webhooks" and len(parts) > 2:
-        return f"{label}/webhook_token={parts[2]}", label
-    return label, label
-
 
 # Statistics --------------------------------------------------------------------------
 
@@ -286,70 +155,6 @@ class _Counters:
     invalid: deque[tuple[float, int]] = field(default_factory=deque)
 
 
-@dataclass(frozen=True)
-class _Response:
-    """The parts of a response the limiter reads, normalised once."""
-
-    status: int
-    headers: dict[str, str]
-    body: dict[str, Any] | None
-    body_is_json: bool
-
-    @classmethod
-    def parse(cls, status: int, headers: Mapping[str, str], body: bytes | None) -> _Response:
-        lowered = {str(k).lower(): str(v) for k, v in headers.items()}
-        parsed: Any = None
-        is_json = False
-        if body:
-            try:
-                parsed = json.loads(body)
-                is_json = True
-            except ValueError:
-                parsed = None
-        return cls(status, lowered, parsed if isinstance(parsed, dict) else None, is_json)
-
-    @property
-    def has_rate_limit_headers(self) -> bool:
-        return any(k.startswith("x-ratelimit-") for k in self.headers)
-
-    @property
-    def scope(self) -> str:
-        return self.headers.get("x-ratelimit-scope", "").strip().lower()
-
-    @property
-    def is_ban(self) -> bool:
-        """Cloudflare's ban: a 429 without rate-limit headers, or not in JSON."""
-        return self.status == 429 and (not self.body_is_json or not self.has_rate_limit_headers)
-
-    @property
-    def is_global(self) -> bool:
-        flag = self.headers.get("x-ratelimit-global", "").strip().lower() == "true"
-        return bool(self.body and self.body.get("global") is True) or flag or self.scope == "global"
-
-    def retry_after(self) -> float | None:
-        """Seconds to pause after a 429: the body's float wins over the rounded header."""
-        value = _number(self.body.get("retry_after")) if self.body else None
-        if value is None:
-            value = _number(self.headers.get("retry-after"))
-        return None if value is None else max(0.0, value)
-
-    def header_number(self, name: str) -> float | None:
-        return _number(self.headers.get(f"x-ratelimit-{name}"))
-
-
-def _number(value: object) -> float | None:
-    """A finite float from a header or JSON value, or None."""
-    if value is None or isinstance(value, bool):
-        return None
-    if not isinstance(value, int | float | str):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if number == number and abs(number) != float("inf") else None
-
-
 # The limiter -------------------------------------------------------------------------
 
 
@@ -392,7 +197,7 @@ class RateLimiter:
         self._sleep = sleep
         self._before_wait = before_wait
         self._wall_clock = wall_clock
-        self._log = logger or logging.getLogger(__name__)
+        self._log = logger or logging.getLogger("tap_discord.ratelimit")
         self._lock = threading.Lock()
         self._local = threading.local()
         self._interval = 1.0 / self.max_requests_per_second
@@ -451,7 +256,7 @@ class RateLimiter:
         """
         route = parse_route(method, url)
         try:
-            response = _Response.parse(status, headers, body)
+            response = RateLimitResponse.parse(status, headers, body)
         except Exception:
             self.release(method, url)  # never leave a sent request counted as in flight
             raise
@@ -719,50 +524,38 @@ class RateLimiter:
             bucket.absorb(early)
         return bucket
 
-    def _learn_bucket(self, route: Route, response: _Response) -> _Bucket:
+    def _learn_bucket(self, route: Route, response: RateLimitResponse) -> _Bucket:
         """Map the route to its `X-RateLimit-Bucket` and return its live bucket."""
-        bucket_hash = response.headers.get("x-ratelimit-bucket", "").strip()
+        bucket_hash = response.bucket_hash
         if bucket_hash:
             self._route_hashes[route.template] = bucket_hash
         return self._bucket_for(route)
 
-    def _apply_headers(self, bucket: _Bucket, response: _Response, now: float) -> None:
+    def _apply_headers(self, bucket: _Bucket, response: RateLimitResponse, now: float) -> None:
         """Take Limit, Remaining and the reset time from a response (lock held)."""
         bucket.learned = True
         limit = response.header_number("limit")
         remaining = response.header_number("remaining")
         if limit is not None:
             bucket.limit = int(limit)
-            bucket_hash = response.headers.get("x-ratelimit-bucket", "").strip()
+            bucket_hash = response.bucket_hash
             if bucket_hash:
                 self._hash_limits[bucket_hash] = bucket.limit
         if remaining is not None:
             bucket.remaining = max(0, int(remaining))
-        reset_in = self._reset_in(response, now)
+        reset_in = response.reset_in(self._wall_clock, self.max_header_wait)
         if reset_in is not None:
             bucket.reset_at = now + reset_in
         elif remaining is not None and bucket.remaining == 0:
             bucket.reset_at = now + min(DEFAULT_RETRY_AFTER, self.max_header_wait)
 
-    def _reset_in(self, response: _Response, now: float) -> float | None:
-        """Seconds until the bucket resets, capped at `max_header_wait`."""
-        reset_after = response.header_number("reset-after")
-        if reset_after is None:
-            reset = response.header_number("reset")
-            if reset is None:
-                return None
-            reset_after = reset - self._wall_clock()
-        return min(max(0.0, reset_after) + RESET_MARGIN_SECONDS, self.max_header_wait)
-
     # 429s, bans, invalid requests ----------------------------------------------------
 
-    def _on_429(self, route: Route, bucket: _Bucket, response: _Response, now: float) -> None:
+    def _on_429(
+        self, route: Route, bucket: _Bucket, response: RateLimitResponse, now: float
+    ) -> None:
         """Pause everything (global) or the bucket (route, shared) for retry_after."""
-        retry_after = response.retry_after()
-        if retry_after is None:
-            retry_after = self._reset_in(response, now) or DEFAULT_RETRY_AFTER
-        else:
-            retry_after += RESET_MARGIN_SECONDS
+        retry_after = response.pause_after_429(self._wall_clock, self.max_header_wait)
         c = self._counters
         if response.is_global:
             c.global_429 += 1
@@ -826,7 +619,7 @@ class RateLimiter:
             self._ban_probe_out = False
             self._log.info("Discord answers normally again after the ban back-off; resuming")
 
-    def _count_invalid(self, response: _Response, now: float) -> None:
+    def _count_invalid(self, response: RateLimitResponse, now: float) -> None:
         """Count 401/403/non-shared 429 and trip the guard at the limit (lock held)."""
         if response.status not in _INVALID_STATUSES:
             return
@@ -893,35 +686,3 @@ class _WaitLog:
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
-
-
-# requests integration ----------------------------------------------------------------
-
-
-class RateLimitedAdapter(HTTPAdapter):
-    """Mounted on every session the tap uses: acquire() before send, record after.
-
-    The body is read only for 429 responses (to tell a real 429 from a Cloudflare ban
-    and to read `retry_after`), so streamed responses stay streamed.
-    """
-
-    def __init__(self, limiter: RateLimiter, **kwargs: Any) -> None:
-        """Wrap a standard adapter; `kwargs` go to `HTTPAdapter` (pool sizes, ...)."""
-        super().__init__(**kwargs)
-        self.limiter = limiter
-
-    def send(
-        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
-    ) -> requests.Response:
-        """Send one request through the limiter."""
-        method = request.method or "GET"
-        url = request.url or ""
-        self.limiter.acquire(method, url)
-        try:
-            response = super().send(request, *args, **kwargs)
-            body = response.content if response.status_code == 429 else None
-        except BaseException:
-            self.limiter.release(method, url)
-            raise
-        self.limiter.record_response(method, url, response.status_code, response.headers, body)
-        return response
