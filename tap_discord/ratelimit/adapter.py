@@ -27,13 +27,8 @@ class RateLimitedAdapter(HTTPAdapter):
     ) -> requests.Response:
         """Send one request through the limiter."""
         method = request.method or "GET"
-        url = request.url or ""
-        self.limiter.acquire(method, url)
-        try:
+        with self.limiter.acquire(method, request.url or "") as reservation:
             response = super().send(request, *args, **kwargs)
             body = response.content if response.status_code == 429 else None
-        except BaseException:
-            self.limiter.release(method, url)
-            raise
-        self.limiter.record_response(method, url, response.status_code, response.headers, body)
+            self.limiter.record_response(reservation, response.status_code, response.headers, body)
         return response

@@ -122,15 +122,29 @@ class _Bucket:
             self.remaining = self.limit
 
 
-@dataclass
-class _Ticket:
-    """A reservation made by `acquire()`, released by the response (same thread)."""
+@dataclass(eq=False)
+class Reservation:
+    """One request's place in its bucket and in the global rate, from `acquire()` on.
 
-    method: str
-    url: str
+    Hand it to `record_response()` with the response, or to `release()` if none came.
+    Used as a context manager it releases itself on exit unless its response was
+    recorded, so a request that fails never stays counted as in flight.
+    """
+
+    route: Route
     bucket: _Bucket
+    on_exit: Callable[[Reservation], None] = field(repr=False)
     probe: bool = False
     sent: bool = False
+    done: bool = False
+
+    def __enter__(self) -> Reservation:
+        """The reservation itself."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Release the reservation unless its response was recorded."""
+        self.on_exit(self)
 
 
 @dataclass(eq=False)
@@ -217,21 +231,26 @@ class RateLimiter:
 
     # Public API ----------------------------------------------------------------------
 
-    def acquire(self, method: str, url: str) -> None:
+    def acquire(self, method: str, url: str) -> Reservation:
         """Block until a request to this route may be sent (global limiter + bucket).
 
-        Reserves a slot in the route's bucket and in the global rate. Raises
-        `RateLimitBanError` if the invalid-request guard has tripped or a confirmed
-        ban is in force.
+        Returns the request's reservation of a slot in the route's bucket and in the
+        global rate. Raises `RateLimitBanError` if the invalid-request guard has
+        tripped or a confirmed ban is in force.
         """
         route = parse_route(method, url)
         waited = _WaitLog()
-        self._release_stale_ticket()
-        slot: float | None = self._reserve(route, url, waited)
-        while slot is not None:
-            self._sleep_until(slot, waited)
-            slot = self._confirm(waited)
+        reservation, first_slot = self._reserve(route, waited)
+        slot: float | None = first_slot
+        try:
+            while slot is not None:
+                self._sleep_until(slot, waited)
+                slot = self._confirm(reservation, waited)
+        except BaseException:
+            self.release(reservation)
+            raise
         self._record_wait(waited)
+        return reservation
 
     def set_priority(self, priority: int | None) -> None:
         """Give this thread's requests a place in the global queue (lower goes first).
@@ -243,47 +262,47 @@ class RateLimiter:
 
     def record_response(
         self,
-        method: str,
-        url: str,
+        reservation: Reservation,
         status: int,
         headers: Mapping[str, str],
         body: bytes | None,
     ) -> None:
         """Learn from a response: bucket headers, 429s, invalid requests, bans.
 
-        Releases the reservation `acquire()` made on this thread. Raises
-        `RateLimitBanError` when the probe after a ban back-off is banned again.
+        Ends the request's reservation. Raises `RateLimitBanError` when the probe after
+        a ban back-off is banned again.
         """
-        route = parse_route(method, url)
         try:
             response = RateLimitResponse.parse(status, headers, body)
         except Exception:
-            self.release(method, url)  # never leave a sent request counted as in flight
+            self.release(reservation)  # never leave a sent request counted as in flight
             raise
         with self._lock:
             now = self._clock()
-            ticket = self._take_ticket(method, url)
-            if ticket is not None:
-                self._release(ticket)
+            self._end(reservation)
             self._count_invalid(response, now)
             if response.is_ban:
-                self._on_ban(ticket, now)
+                self._on_ban(reservation, now)
                 return
-            self._on_not_ban(ticket, now)
+            self._on_not_ban(reservation, now)
+            route = reservation.route
             bucket = self._learn_bucket(route, response)
             if response.has_rate_limit_headers or response.status < 400:
                 self._apply_headers(bucket, response, now)
             if response.status == 429:
                 self._on_429(route, bucket, response, now)
 
-    def release(self, method: str, url: str) -> None:
-        """Give back the reservation of a request that got no response (network error)."""
+    def release(self, reservation: Reservation) -> None:
+        """Give back a reservation whose request got no response (network error).
+
+        Does nothing once its response was recorded or it was released.
+        """
         with self._lock:
-            ticket = self._take_ticket(method, url)
-            if ticket is not None:
-                self._release(ticket)
-                if ticket.probe:
-                    self._ban_probe_out = False
+            if reservation.done:
+                return
+            self._end(reservation)
+            if reservation.probe:
+                self._ban_probe_out = False
 
     @property
     def stats(self) -> RateLimitStats:
@@ -306,10 +325,10 @@ class RateLimiter:
 
     # Acquire: reservation and waiting ------------------------------------------------
 
-    def _reserve(self, route: Route, url: str, waited: _WaitLog) -> float:
+    def _reserve(self, route: Route, waited: _WaitLog) -> tuple[Reservation, float]:
         """Wait until the bucket and every pause allow a request, then reserve it.
 
-        Returns the clock time of the reserved global-rate slot.
+        Returns the reservation and the clock time of its global-rate slot.
         """
         while True:
             with self._lock:
@@ -319,10 +338,10 @@ class RateLimiter:
                 blocked = self._pause_all(now) or self._bucket_wait(bucket, now)
                 if blocked is None:
                     bucket.inflight += 1
-                    self._local.ticket = _Ticket(route.method, url, bucket)
-                    self._claim_probe()
+                    reservation = Reservation(route, bucket, on_exit=self.release)
+                    self._claim_probe(reservation)
                     self._counters.requests += 1
-                    return self._next_global_slot(now)
+                    return reservation, self._next_global_slot(now)
             self._wait(blocked[0], blocked[1], waited)
 
     def _next_global_slot(self, now: float) -> float:
@@ -347,11 +366,10 @@ class RateLimiter:
             return now + POLL_SECONDS
         return answered[excess - 1] + GLOBAL_WINDOW_SECONDS
 
-    def _mark_sent(self) -> None:
-        """The request of this thread's ticket goes now: it counts as in flight."""
-        ticket: _Ticket | None = getattr(self._local, "ticket", None)
-        if ticket is not None and not ticket.sent:
-            ticket.sent = True
+    def _mark_sent(self, reservation: Reservation) -> None:
+        """The reserved request goes now: it counts as in flight."""
+        if not reservation.sent:
+            reservation.sent = True
             self._in_flight += 1
 
     def _sleep_until(self, slot: float, waited: _WaitLog) -> None:
@@ -369,7 +387,12 @@ class RateLimiter:
                 if delay <= 0:
                     self._slot_waits.remove(wait)
                     return
-            self._wait(delay, "the global request rate", waited)
+            try:
+                self._wait(delay, "the global request rate", waited)
+            except BaseException:
+                with self._lock:
+                    self._slot_waits.remove(wait)  # its slot must not be handed on
+                raise
 
     def _queue_for_slot(self, slot: float, priority: int) -> _SlotWait:
         """Join the prioritized waiters: take the earliest slot held by a higher value.
@@ -389,40 +412,33 @@ class RateLimiter:
             self._slot_waits.append(wait)
         return wait
 
-    def _confirm(self, waited: _WaitLog) -> float | None:
+    def _confirm(self, reservation: Reservation, waited: _WaitLog) -> float | None:
         """After the slot wait, check for a pause that began meanwhile.
 
         The bucket reservation is kept. Returns None when the request may go now, or a
         new global slot to wait for after sitting out the pause.
         """
         with self._lock:
-            if self._stop_message is not None:
-                self._release_stale_ticket_locked()
-                self._raise_if_stopped()
+            self._raise_if_stopped()
             now = self._clock()
-            blocked = self._pause_all(now, probing=self._holds_probe())
+            blocked = self._pause_all(now, probing=reservation.probe)
             if blocked is None:
                 opens = self._global_window_opens(now)
                 if opens > now:  # a fresh slot, so requests stay 1/rate apart
                     return self._next_global_slot(opens)
                 if not self._within_invalid_limit(now):
                     return self._next_global_slot(now + POLL_SECONDS)
-                self._claim_probe()
-                self._mark_sent()
+                self._claim_probe(reservation)
+                self._mark_sent(reservation)
                 return None
         self._wait(blocked[0], blocked[1], waited)
         with self._lock:
             return self._next_global_slot(self._clock())
 
-    def _holds_probe(self) -> bool:
-        ticket: _Ticket | None = getattr(self._local, "ticket", None)
-        return bool(ticket and ticket.probe)
-
-    def _claim_probe(self) -> None:
+    def _claim_probe(self, reservation: Reservation) -> None:
         """After a ban back-off, the first request to go is the one probe (lock held)."""
-        ticket: _Ticket | None = getattr(self._local, "ticket", None)
-        if self._ban_until is not None and ticket is not None and not ticket.probe:
-            ticket.probe = True
+        if self._ban_until is not None and not reservation.probe:
+            reservation.probe = True
             self._ban_probe_out = True
 
     def _pause_all(self, now: float, *, probing: bool = False) -> tuple[float, str] | None:
@@ -473,36 +489,18 @@ class RateLimiter:
             c.wait_seconds += waited.total
             c.longest_wait = max(c.longest_wait, waited.total)
 
-    # Tickets (reservations) ----------------------------------------------------------
+    # Reservations ------------------------------------------------------------------
 
-    def _take_ticket(self, method: str, url: str) -> _Ticket | None:
-        """Take the reservation this thread made for this request, if any (lock held)."""
-        ticket: _Ticket | None = getattr(self._local, "ticket", None)
-        if ticket is None or ticket.method != method.upper() or ticket.url != url:
-            return None
-        self._local.ticket = None
-        return ticket
-
-    def _release(self, ticket: _Ticket) -> None:
-        bucket = ticket.bucket.resolve()
+    def _end(self, reservation: Reservation) -> None:
+        """Free the reservation's place in its bucket and in the global window (lock held)."""
+        if reservation.done:
+            return
+        reservation.done = True
+        bucket = reservation.bucket.resolve()
         bucket.inflight = max(0, bucket.inflight - 1)
-        if ticket.sent:
+        if reservation.sent:
             self._in_flight -= 1
             self._answered.append(self._clock())
-
-    def _release_stale_ticket(self) -> None:
-        """Drop a reservation whose response was never recorded (one per thread)."""
-        if getattr(self._local, "ticket", None) is not None:
-            with self._lock:
-                self._release_stale_ticket_locked()
-
-    def _release_stale_ticket_locked(self) -> None:
-        ticket: _Ticket | None = getattr(self._local, "ticket", None)
-        if ticket is not None:
-            self._local.ticket = None
-            self._release(ticket)
-            if ticket.probe:
-                self._ban_probe_out = False
 
     # Buckets -------------------------------------------------------------------------
 
@@ -583,7 +581,7 @@ class RateLimiter:
             retry_after,
         )
 
-    def _on_ban(self, ticket: _Ticket | None, now: float) -> None:
+    def _on_ban(self, reservation: Reservation, now: float) -> None:
         """First ban: one long back-off. A banned probe after it: stop the run."""
         c = self._counters
         c.bans += 1
@@ -596,8 +594,7 @@ class RateLimiter:
                 self.ban_backoff_seconds,
             )
             return
-        is_probe = ticket.probe if ticket is not None else now >= self._ban_until
-        if not is_probe:
+        if not reservation.probe:
             return
         self._ban_probe_out = False
         self._stop_message = (
@@ -609,12 +606,11 @@ class RateLimiter:
         )
         raise RateLimitBanError(self._stop_message)
 
-    def _on_not_ban(self, ticket: _Ticket | None, now: float) -> None:
+    def _on_not_ban(self, reservation: Reservation, now: float) -> None:
         """A real answer after a ban back-off lifts the ban suspicion."""
         if self._ban_until is None:
             return
-        is_probe = ticket.probe if ticket is not None else now >= self._ban_until
-        if is_probe:
+        if reservation.probe:
             self._ban_until = None
             self._ban_probe_out = False
             self._log.info("Discord answers normally again after the ban back-off; resuming")
