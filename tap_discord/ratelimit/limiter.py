@@ -34,20 +34,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from tap_discord.errors import ConfigError, RateLimitBanError
-from tap_discord.ratelimit.response import DEFAULT_RETRY_AFTER, RateLimitResponse
+from tap_discord.ratelimit.buckets import Bucket, BucketTable
+from tap_discord.ratelimit.reservation import Reservation
+from tap_discord.ratelimit.response import RateLimitResponse
 from tap_discord.ratelimit.routes import Route, parse_route
+from tap_discord.ratelimit.waits import POLL_SECONDS, Sleeper, Wait, WaitLog, WaitTotals
 
 INVALID_WINDOW_SECONDS = 600.0
 """Discord counts invalid requests (401, 403, 429) per 10 minutes."""
 
 DISCORD_BAN_THRESHOLD = 10_000
 """Invalid requests per window at which Cloudflare bans the IP."""
-
-POLL_SECONDS = 0.05
-"""Re-check interval while waiting for an in-flight response rather than a clock time."""
-
-LONG_WAIT_SECONDS = 1.0
-"""Waits longer than this are logged at INFO, shorter ones at DEBUG."""
 
 CLOCK_EPSILON = 1e-9
 """Float noise allowed when comparing clock times (slots are sums of 1/rate)."""
@@ -83,70 +80,6 @@ class RateLimitStats:
 # Internal state ----------------------------------------------------------------------
 
 
-@dataclass
-class _Bucket:
-    """What is known about one rate-limit bucket (per bucket hash and major parameter).
-
-    `remaining` is the server's last word; `inflight` counts requests sent since, whose
-    responses have not arrived. A bucket may be folded into another when its route's
-    bucket hash is learned (`merged_into`).
-    """
-
-    label: str
-    limit: int | None = None
-    remaining: int | None = None
-    reset_at: float | None = None
-    paused_until: float = 0.0
-    inflight: int = 0
-    learned: bool = False
-    merged_into: _Bucket | None = None
-
-    def resolve(self) -> _Bucket:
-        """The live bucket this one has become."""
-        bucket = self
-        while bucket.merged_into is not None:
-            bucket = bucket.merged_into
-        return bucket
-
-    def absorb(self, other: _Bucket) -> None:
-        """Take over another bucket's reservations and pause."""
-        self.inflight += other.inflight
-        self.paused_until = max(self.paused_until, other.paused_until)
-        other.inflight = 0
-        other.merged_into = self
-
-    def refresh(self, now: float) -> None:
-        """Forget an exhausted window once its reset time has passed."""
-        if self.reset_at is not None and now >= self.reset_at:
-            self.reset_at = None
-            self.remaining = self.limit
-
-
-@dataclass(eq=False)
-class Reservation:
-    """One request's place in its bucket and in the global rate, from `acquire()` on.
-
-    Hand it to `record_response()` with the response, or to `release()` if none came.
-    Used as a context manager it releases itself on exit unless its response was
-    recorded, so a request that fails never stays counted as in flight.
-    """
-
-    route: Route
-    bucket: _Bucket
-    on_exit: Callable[[Reservation], None] = field(repr=False)
-    probe: bool = False
-    sent: bool = False
-    done: bool = False
-
-    def __enter__(self) -> Reservation:
-        """The reservation itself."""
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        """Release the reservation unless its response was recorded."""
-        self.on_exit(self)
-
-
 @dataclass(eq=False)
 class _SlotWait:
     """A prioritized thread's reserved global slot; a lower priority may take it over."""
@@ -158,22 +91,13 @@ class _SlotWait:
 @dataclass
 class _Counters:
     requests: int = 0
-    route_429: int = 0
-    shared_429: int = 0
     global_429: int = 0
     bans: int = 0
     invalid_total: int = 0
-    waits: int = 0
-    wait_seconds: float = 0.0
-    longest_wait: float = 0.0
     invalid: deque[tuple[float, int]] = field(default_factory=deque)
 
 
 # The limiter -------------------------------------------------------------------------
-
-
-#: Sleeps at least this long run the limiter's `before_wait` first.
-BEFORE_WAIT_MIN_SECONDS = 0.1
 
 
 class RateLimiter:
@@ -208,8 +132,6 @@ class RateLimiter:
         self.ban_backoff_seconds = float(ban_backoff_seconds)
         self.max_header_wait = float(max_header_wait)
         self._clock = clock
-        self._sleep = sleep
-        self._before_wait = before_wait
         self._wall_clock = wall_clock
         self._log = logger or logging.getLogger("tap_discord.ratelimit")
         self._lock = threading.Lock()
@@ -220,9 +142,11 @@ class RateLimiter:
         self._in_flight = 0
         self._answered: deque[float] = deque()
         self._slot_waits: list[_SlotWait] = []  # prioritized threads waiting for a slot
-        self._buckets: dict[str, _Bucket] = {}
-        self._route_hashes: dict[str, str] = {}
-        self._hash_limits: dict[str, int] = {}
+        self._buckets = BucketTable(
+            max_header_wait=self.max_header_wait, wall_clock=wall_clock, log=self._log
+        )
+        self._sleeper = Sleeper(sleep, before_wait, self._log)
+        self._wait_totals = WaitTotals()
         self._global_paused_until = float("-inf")
         self._ban_until: float | None = None
         self._ban_probe_out = False
@@ -239,7 +163,7 @@ class RateLimiter:
         tripped or a confirmed ban is in force.
         """
         route = parse_route(method, url)
-        waited = _WaitLog()
+        waited = WaitLog()
         reservation, first_slot = self._reserve(route, waited)
         slot: float | None = first_slot
         try:
@@ -249,7 +173,10 @@ class RateLimiter:
         except BaseException:
             self.release(reservation)
             raise
-        self._record_wait(waited)
+        self._sleeper.report(waited)
+        if waited.total > 0:
+            with self._lock:
+                self._wait_totals.add(waited)
         return reservation
 
     def set_priority(self, priority: int | None) -> None:
@@ -286,9 +213,7 @@ class RateLimiter:
                 return
             self._on_not_ban(reservation, now)
             route = reservation.route
-            bucket = self._learn_bucket(route, response)
-            if response.has_rate_limit_headers or response.status < 400:
-                self._apply_headers(bucket, response, now)
+            bucket = self._buckets.learn(route, response, now)
             if response.status == 429:
                 self._on_429(route, bucket, response, now)
 
@@ -312,20 +237,20 @@ class RateLimiter:
             c = self._counters
             return RateLimitStats(
                 requests=c.requests,
-                route_429=c.route_429,
-                shared_429=c.shared_429,
+                route_429=self._buckets.route_429s,
+                shared_429=self._buckets.shared_429s,
                 global_429=c.global_429,
                 bans=c.bans,
                 invalid_requests=c.invalid_total,
                 invalid_requests_window=len(c.invalid),
-                waits=c.waits,
-                wait_seconds=c.wait_seconds,
-                longest_wait=c.longest_wait,
+                waits=self._wait_totals.waits,
+                wait_seconds=self._wait_totals.seconds,
+                longest_wait=self._wait_totals.longest,
             )
 
     # Acquire: reservation and waiting ------------------------------------------------
 
-    def _reserve(self, route: Route, waited: _WaitLog) -> tuple[Reservation, float]:
+    def _reserve(self, route: Route, waited: WaitLog) -> tuple[Reservation, float]:
         """Wait until the bucket and every pause allow a request, then reserve it.
 
         Returns the reservation and the clock time of its global-rate slot.
@@ -334,15 +259,15 @@ class RateLimiter:
             with self._lock:
                 self._raise_if_stopped()
                 now = self._clock()
-                bucket = self._bucket_for(route)
-                blocked = self._pause_all(now) or self._bucket_wait(bucket, now)
+                bucket = self._buckets.for_route(route)
+                blocked = self._pause_all(now) or bucket.wait(now)
                 if blocked is None:
                     bucket.inflight += 1
                     reservation = Reservation(route, bucket, on_exit=self.release)
                     self._claim_probe(reservation)
                     self._counters.requests += 1
                     return reservation, self._next_global_slot(now)
-            self._wait(blocked[0], blocked[1], waited)
+            self._sleeper.sleep(blocked.seconds, blocked.reason, waited)
 
     def _next_global_slot(self, now: float) -> float:
         """Space requests evenly at the configured rate (lock held)."""
@@ -372,13 +297,13 @@ class RateLimiter:
             reservation.sent = True
             self._in_flight += 1
 
-    def _sleep_until(self, slot: float, waited: _WaitLog) -> None:
+    def _sleep_until(self, slot: float, waited: WaitLog) -> None:
         """Sleep until a reserved global slot (a prioritized thread's slot may move later)."""
         priority: int | None = getattr(self._local, "priority", None)
         if priority is None:
             delay = slot - self._clock()
             if delay > 0:
-                self._wait(delay, "the global request rate", waited)
+                self._sleeper.sleep(delay, "the global request rate", waited)
             return
         wait = self._queue_for_slot(slot, priority)
         while True:
@@ -388,7 +313,7 @@ class RateLimiter:
                     self._slot_waits.remove(wait)
                     return
             try:
-                self._wait(delay, "the global request rate", waited)
+                self._sleeper.sleep(delay, "the global request rate", waited)
             except BaseException:
                 with self._lock:
                     self._slot_waits.remove(wait)  # its slot must not be handed on
@@ -412,7 +337,7 @@ class RateLimiter:
             self._slot_waits.append(wait)
         return wait
 
-    def _confirm(self, reservation: Reservation, waited: _WaitLog) -> float | None:
+    def _confirm(self, reservation: Reservation, waited: WaitLog) -> float | None:
         """After the slot wait, check for a pause that began meanwhile.
 
         The bucket reservation is kept. Returns None when the request may go now, or a
@@ -431,7 +356,7 @@ class RateLimiter:
                 self._claim_probe(reservation)
                 self._mark_sent(reservation)
                 return None
-        self._wait(blocked[0], blocked[1], waited)
+        self._sleeper.sleep(blocked.seconds, blocked.reason, waited)
         with self._lock:
             return self._next_global_slot(self._clock())
 
@@ -441,53 +366,16 @@ class RateLimiter:
             reservation.probe = True
             self._ban_probe_out = True
 
-    def _pause_all(self, now: float, *, probing: bool = False) -> tuple[float, str] | None:
+    def _pause_all(self, now: float, *, probing: bool = False) -> Wait | None:
         """A pause that holds every request: ban back-off, ban probe, global 429."""
         if self._ban_until is not None:
             if now < self._ban_until:
-                return self._ban_until - now, "a suspected Cloudflare ban to pass"
+                return Wait(self._ban_until - now, "a suspected Cloudflare ban to pass")
             if self._ban_probe_out and not probing:
-                return POLL_SECONDS, "the probe request after a ban back-off"
+                return Wait(POLL_SECONDS, "the probe request after a ban back-off")
         if now < self._global_paused_until:
-            return self._global_paused_until - now, "a global rate limit (429)"
+            return Wait(self._global_paused_until - now, "a global rate limit (429)")
         return None
-
-    def _bucket_wait(self, bucket: _Bucket, now: float) -> tuple[float, str] | None:
-        """How long the bucket blocks a new request, or None."""
-        if now < bucket.paused_until:
-            return bucket.paused_until - now, f"bucket {bucket.label} (429)"
-        bucket.refresh(now)
-        if not bucket.learned and bucket.inflight:
-            return POLL_SECONDS, f"the first response of bucket {bucket.label}"
-        if bucket.remaining is not None and bucket.remaining - bucket.inflight <= 0:
-            if bucket.reset_at is None:
-                return POLL_SECONDS, f"bucket {bucket.label}"
-            return bucket.reset_at - now, f"bucket {bucket.label}"
-        return None
-
-    def _wait(self, seconds: float, reason: str, waited: _WaitLog) -> None:
-        """Sleep outside the lock, logging long waits at INFO before they start."""
-        if seconds <= 0:
-            return
-        if seconds > LONG_WAIT_SECONDS:
-            self._log.info("Rate limit: waiting %.1f s for %s", seconds, reason)
-            waited.announced = True
-        waited.add(seconds, reason)
-        if self._before_wait is not None and seconds >= BEFORE_WAIT_MIN_SECONDS:
-            self._before_wait()
-        self._sleep(seconds)
-
-    def _record_wait(self, waited: _WaitLog) -> None:
-        if waited.total <= 0:
-            return
-        if not waited.announced:
-            level = logging.INFO if waited.total > LONG_WAIT_SECONDS else logging.DEBUG
-            self._log.log(level, "Rate limit: waited %.3f s for %s", waited.total, waited.reason)
-        with self._lock:
-            c = self._counters
-            c.waits += 1
-            c.wait_seconds += waited.total
-            c.longest_wait = max(c.longest_wait, waited.total)
 
     # Reservations ------------------------------------------------------------------
 
@@ -496,61 +384,15 @@ class RateLimiter:
         if reservation.done:
             return
         reservation.done = True
-        bucket = reservation.bucket.resolve()
-        bucket.inflight = max(0, bucket.inflight - 1)
+        reservation.bucket.release()
         if reservation.sent:
             self._in_flight -= 1
             self._answered.append(self._clock())
 
-    # Buckets -------------------------------------------------------------------------
-
-    def _bucket_for(self, route: Route) -> _Bucket:
-        """The live bucket of a route, adopting its pre-hash bucket once the hash is known."""
-        bucket_hash = self._route_hashes.get(route.template)
-        if bucket_hash is None:
-            return self._buckets.setdefault(route.key, _Bucket(route.label))
-        key = f"{bucket_hash}:{route.major}"
-        bucket = self._buckets.get(key)
-        early = self._buckets.pop(route.key, None)
-        if bucket is None:
-            bucket = early or _Bucket(route.label)
-            if not bucket.learned and bucket_hash in self._hash_limits:
-                bucket.limit = bucket.remaining = self._hash_limits[bucket_hash]
-                bucket.learned = True
-            self._buckets[key] = bucket
-        elif early is not None and early is not bucket:
-            bucket.absorb(early)
-        return bucket
-
-    def _learn_bucket(self, route: Route, response: RateLimitResponse) -> _Bucket:
-        """Map the route to its `X-RateLimit-Bucket` and return its live bucket."""
-        bucket_hash = response.bucket_hash
-        if bucket_hash:
-            self._route_hashes[route.template] = bucket_hash
-        return self._bucket_for(route)
-
-    def _apply_headers(self, bucket: _Bucket, response: RateLimitResponse, now: float) -> None:
-        """Take Limit, Remaining and the reset time from a response (lock held)."""
-        bucket.learned = True
-        limit = response.header_number("limit")
-        remaining = response.header_number("remaining")
-        if limit is not None:
-            bucket.limit = int(limit)
-            bucket_hash = response.bucket_hash
-            if bucket_hash:
-                self._hash_limits[bucket_hash] = bucket.limit
-        if remaining is not None:
-            bucket.remaining = max(0, int(remaining))
-        reset_in = response.reset_in(self._wall_clock, self.max_header_wait)
-        if reset_in is not None:
-            bucket.reset_at = now + reset_in
-        elif remaining is not None and bucket.remaining == 0:
-            bucket.reset_at = now + min(DEFAULT_RETRY_AFTER, self.max_header_wait)
-
     # 429s, bans, invalid requests ----------------------------------------------------
 
     def _on_429(
-        self, route: Route, bucket: _Bucket, response: RateLimitResponse, now: float
+        self, route: Route, bucket: Bucket, response: RateLimitResponse, now: float
     ) -> None:
         """Pause everything (global) or the bucket (route, shared) for retry_after."""
         retry_after = response.pause_after_429(self._wall_clock, self.max_header_wait)
@@ -567,19 +409,7 @@ class RateLimiter:
             )
             return
         shared = response.scope == "shared"
-        if shared:
-            c.shared_429 += 1
-        else:
-            c.route_429 += 1
-        bucket.paused_until = max(bucket.paused_until, now + retry_after)
-        level = logging.WARNING if retry_after > self.max_header_wait else logging.INFO
-        self._log.log(
-            level,
-            "Discord answered %s with a %s429: pausing its bucket for %.1f s",
-            route.label,
-            "shared " if shared else "",
-            retry_after,
-        )
+        self._buckets.pause(route, bucket, now, retry_after, shared=shared)
 
     def _on_ban(self, reservation: Reservation, now: float) -> None:
         """First ban: one long back-off. A banned probe after it: stop the run."""
@@ -661,22 +491,6 @@ class RateLimiter:
     def _raise_if_stopped(self) -> None:
         if self._stop_message is not None:
             raise RateLimitBanError(self._stop_message)
-
-
-@dataclass
-class _WaitLog:
-    """The waits of one `acquire()` call, for logging and statistics."""
-
-    total: float = 0.0
-    reason: str = ""
-    longest: float = 0.0
-    announced: bool = False
-
-    def add(self, seconds: float, reason: str) -> None:
-        self.total += seconds
-        if seconds >= self.longest:
-            self.longest = seconds
-            self.reason = reason
 
 
 def _require(condition: bool, message: str) -> None:
