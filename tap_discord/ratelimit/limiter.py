@@ -31,20 +31,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tap_discord.errors import ConfigError, RateLimitBanError
 from tap_discord.ratelimit.buckets import Bucket, BucketTable
+from tap_discord.ratelimit.invalid import InvalidRequestGuard
 from tap_discord.ratelimit.reservation import Reservation
 from tap_discord.ratelimit.response import RateLimitResponse
 from tap_discord.ratelimit.routes import Route, parse_route
 from tap_discord.ratelimit.waits import POLL_SECONDS, Sleeper, Wait, WaitLog, WaitTotals
-
-INVALID_WINDOW_SECONDS = 600.0
-"""Discord counts invalid requests (401, 403, 429) per 10 minutes."""
-
-DISCORD_BAN_THRESHOLD = 10_000
-"""Invalid requests per window at which Cloudflare bans the IP."""
 
 CLOCK_EPSILON = 1e-9
 """Float noise allowed when comparing clock times (slots are sums of 1/rate)."""
@@ -55,8 +50,6 @@ Discord, only that it did between our send and our response: so a request counts
 against the window from its send until one window after its response, and a request
 is sent only while fewer than the limit count. Spacing alone (1/rate) is not enough:
 arrival times jitter, and a sliding window then sometimes counts rate + 1."""
-
-_INVALID_STATUSES = frozenset({401, 403, 429})
 
 # Statistics --------------------------------------------------------------------------
 
@@ -93,8 +86,6 @@ class _Counters:
     requests: int = 0
     global_429: int = 0
     bans: int = 0
-    invalid_total: int = 0
-    invalid: deque[tuple[float, int]] = field(default_factory=deque)
 
 
 # The limiter -------------------------------------------------------------------------
@@ -152,6 +143,7 @@ class RateLimiter:
         self._ban_probe_out = False
         self._stop_message: str | None = None
         self._counters = _Counters()
+        self._guard = InvalidRequestGuard(self.invalid_request_limit)
 
     # Public API ----------------------------------------------------------------------
 
@@ -233,7 +225,6 @@ class RateLimiter:
     def stats(self) -> RateLimitStats:
         """A consistent snapshot of the counters."""
         with self._lock:
-            self._prune_invalid(self._clock())
             c = self._counters
             return RateLimitStats(
                 requests=c.requests,
@@ -241,8 +232,8 @@ class RateLimiter:
                 shared_429=self._buckets.shared_429s,
                 global_429=c.global_429,
                 bans=c.bans,
-                invalid_requests=c.invalid_total,
-                invalid_requests_window=len(c.invalid),
+                invalid_requests=self._guard.total,
+                invalid_requests_window=self._guard.in_window(self._clock()),
                 waits=self._wait_totals.waits,
                 wait_seconds=self._wait_totals.seconds,
                 longest_wait=self._wait_totals.longest,
@@ -351,7 +342,7 @@ class RateLimiter:
                 opens = self._global_window_opens(now)
                 if opens > now:  # a fresh slot, so requests stay 1/rate apart
                     return self._next_global_slot(opens)
-                if not self._within_invalid_limit(now):
+                if not self._guard.allows(now, self._in_flight):
                     return self._next_global_slot(now + POLL_SECONDS)
                 self._claim_probe(reservation)
                 self._mark_sent(reservation)
@@ -430,7 +421,8 @@ class RateLimiter:
         self._stop_message = (
             "Discord/Cloudflare has temporarily banned this IP for too many invalid requests "
             f"(still banned after a {self.ban_backoff_seconds:.0f} s pause; this run made "
-            f"{c.invalid_total} invalid requests, {len(c.invalid)} in the last 10 minutes): "
+            f"{self._guard.total} invalid requests, {self._guard.in_window(now)} in the last "
+            "10 minutes): "
             "wait about 1 hour before running the tap again, and check that no other "
             "program on this IP is hammering Discord"
         )
@@ -447,46 +439,8 @@ class RateLimiter:
 
     def _count_invalid(self, response: RateLimitResponse, now: float) -> None:
         """Count 401/403/non-shared 429 and trip the guard at the limit (lock held)."""
-        if response.status not in _INVALID_STATUSES:
-            return
-        if response.status == 429 and response.scope == "shared" and not response.is_ban:
-            return
-        c = self._counters
-        c.invalid_total += 1
-        c.invalid.append((now, response.status))
-        self._prune_invalid(now)
-        if len(c.invalid) >= self.invalid_request_limit and self._stop_message is None:
-            self._stop_message = self._guard_message()
-
-    def _within_invalid_limit(self, now: float) -> bool:
-        """Whether a request may go without the guard ever counting past its limit.
-
-        Were it and every request in flight refused, the guard would stop the run at
-        `invalid_request_limit`, not beyond (lock held). Why: worker threads send
-        requests at once, and those in flight when the limit is reached would all
-        count beyond it.
-        """
-        self._prune_invalid(now)
-        return len(self._counters.invalid) + self._in_flight < self.invalid_request_limit
-
-    def _prune_invalid(self, now: float) -> None:
-        window = self._counters.invalid
-        while window and now - window[0][0] >= INVALID_WINDOW_SECONDS:
-            window.popleft()
-
-    def _guard_message(self) -> str:
-        """Why the run stopped, which statuses caused it, and what to change."""
-        by_status: dict[int, int] = {}
-        for _, status in self._counters.invalid:
-            by_status[status] = by_status.get(status, 0) + 1
-        counts = ", ".join(f"{n} x {s}" for s, n in sorted(by_status.items()))
-        return (
-            f"Stopped after {len(self._counters.invalid)} invalid requests (401/403/429) in "
-            f"10 minutes ({counts}) to protect this IP from a Discord/Cloudflare ban (Discord "
-            f"bans at {DISCORD_BAN_THRESHOLD:,}): usually the bot lacks permissions on many "
-            "channels, so grant them or narrow `guild_ids`/`channel_ids`; if the errors are "
-            f"expected, raise `invalid_request_limit` (now {self.invalid_request_limit})"
-        )
+        if self._guard.count(response, now) and self._stop_message is None:
+            self._stop_message = self._guard.stop_message()
 
     def _raise_if_stopped(self) -> None:
         if self._stop_message is not None:
