@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from tap_discord.errors import ConfigError, RateLimitBanError
+from tap_discord.ratelimit.ban import BanBackoff
 from tap_discord.ratelimit.buckets import Bucket, BucketTable
 from tap_discord.ratelimit.invalid import InvalidRequestGuard
 from tap_discord.ratelimit.reservation import Reservation
@@ -85,7 +86,6 @@ class _SlotWait:
 class _Counters:
     requests: int = 0
     global_429: int = 0
-    bans: int = 0
 
 
 # The limiter -------------------------------------------------------------------------
@@ -139,8 +139,7 @@ class RateLimiter:
         self._sleeper = Sleeper(sleep, before_wait, self._log)
         self._wait_totals = WaitTotals()
         self._global_paused_until = float("-inf")
-        self._ban_until: float | None = None
-        self._ban_probe_out = False
+        self._ban = BanBackoff(self.ban_backoff_seconds, self._log)
         self._stop_message: str | None = None
         self._counters = _Counters()
         self._guard = InvalidRequestGuard(self.invalid_request_limit)
@@ -203,7 +202,7 @@ class RateLimiter:
             if response.is_ban:
                 self._on_ban(reservation, now)
                 return
-            self._on_not_ban(reservation, now)
+            self._ban.on_answer(reservation)
             route = reservation.route
             bucket = self._buckets.learn(route, response, now)
             if response.status == 429:
@@ -218,8 +217,7 @@ class RateLimiter:
             if reservation.done:
                 return
             self._end(reservation)
-            if reservation.probe:
-                self._ban_probe_out = False
+            self._ban.probe_lost(reservation)
 
     @property
     def stats(self) -> RateLimitStats:
@@ -231,7 +229,7 @@ class RateLimiter:
                 route_429=self._buckets.route_429s,
                 shared_429=self._buckets.shared_429s,
                 global_429=c.global_429,
-                bans=c.bans,
+                bans=self._ban.responses,
                 invalid_requests=self._guard.total,
                 invalid_requests_window=self._guard.in_window(self._clock()),
                 waits=self._wait_totals.waits,
@@ -255,7 +253,7 @@ class RateLimiter:
                 if blocked is None:
                     bucket.inflight += 1
                     reservation = Reservation(route, bucket, on_exit=self.release)
-                    self._claim_probe(reservation)
+                    self._ban.claim_probe(reservation)
                     self._counters.requests += 1
                     return reservation, self._next_global_slot(now)
             self._sleeper.sleep(blocked.seconds, blocked.reason, waited)
@@ -344,26 +342,18 @@ class RateLimiter:
                     return self._next_global_slot(opens)
                 if not self._guard.allows(now, self._in_flight):
                     return self._next_global_slot(now + POLL_SECONDS)
-                self._claim_probe(reservation)
+                self._ban.claim_probe(reservation)
                 self._mark_sent(reservation)
                 return None
         self._sleeper.sleep(blocked.seconds, blocked.reason, waited)
         with self._lock:
             return self._next_global_slot(self._clock())
 
-    def _claim_probe(self, reservation: Reservation) -> None:
-        """After a ban back-off, the first request to go is the one probe (lock held)."""
-        if self._ban_until is not None and not reservation.probe:
-            reservation.probe = True
-            self._ban_probe_out = True
-
     def _pause_all(self, now: float, *, probing: bool = False) -> Wait | None:
         """A pause that holds every request: ban back-off, ban probe, global 429."""
-        if self._ban_until is not None:
-            if now < self._ban_until:
-                return Wait(self._ban_until - now, "a suspected Cloudflare ban to pass")
-            if self._ban_probe_out and not probing:
-                return Wait(POLL_SECONDS, "the probe request after a ban back-off")
+        ban = self._ban.wait(now, probing=probing)
+        if ban is not None:
+            return ban
         if now < self._global_paused_until:
             return Wait(self._global_paused_until - now, "a global rate limit (429)")
         return None
@@ -403,39 +393,14 @@ class RateLimiter:
         self._buckets.pause(route, bucket, now, retry_after, shared=shared)
 
     def _on_ban(self, reservation: Reservation, now: float) -> None:
-        """First ban: one long back-off. A banned probe after it: stop the run."""
-        c = self._counters
-        c.bans += 1
-        if self._ban_until is None:
-            self._ban_until = now + self.ban_backoff_seconds
-            self._next_slot = max(self._next_slot, self._ban_until)
-            self._log.warning(
-                "Discord/Cloudflare answered with a ban response (429 without rate-limit "
-                "headers): pausing all requests for %.0f s, then trying one request",
-                self.ban_backoff_seconds,
+        """First ban: one long back-off for every request. A banned probe: stop the run."""
+        if self._ban.on_ban(reservation, now):
+            self._stop_message = self._ban.stop_message(
+                self._guard.total, self._guard.in_window(now)
             )
-            return
-        if not reservation.probe:
-            return
-        self._ban_probe_out = False
-        self._stop_message = (
-            "Discord/Cloudflare has temporarily banned this IP for too many invalid requests "
-            f"(still banned after a {self.ban_backoff_seconds:.0f} s pause; this run made "
-            f"{self._guard.total} invalid requests, {self._guard.in_window(now)} in the last "
-            "10 minutes): "
-            "wait about 1 hour before running the tap again, and check that no other "
-            "program on this IP is hammering Discord"
-        )
-        raise RateLimitBanError(self._stop_message)
-
-    def _on_not_ban(self, reservation: Reservation, now: float) -> None:
-        """A real answer after a ban back-off lifts the ban suspicion."""
-        if self._ban_until is None:
-            return
-        if reservation.probe:
-            self._ban_until = None
-            self._ban_probe_out = False
-            self._log.info("Discord answers normally again after the ban back-off; resuming")
+            raise RateLimitBanError(self._stop_message)
+        if self._ban.until is not None:
+            self._next_slot = max(self._next_slot, self._ban.until)
 
     def _count_invalid(self, response: RateLimitResponse, now: float) -> None:
         """Count 401/403/non-shared 429 and trip the guard at the limit (lock held)."""
