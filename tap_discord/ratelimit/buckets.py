@@ -24,9 +24,10 @@ from tap_discord.ratelimit.waits import POLL_SECONDS, Wait
 class Bucket:
     """What is known about one rate-limit bucket (per bucket hash and major parameter).
 
-    `remaining` is the server's last word; `inflight` counts requests reserved since,
-    whose responses have not arrived. A bucket may be folded into another when its
-    route's bucket hash is learned (`merged_into`).
+    Like discord.py's `http.Ratelimit`, one small object per bucket, updated from each
+    response to a request in it. `remaining` is the server's last word; `inflight`
+    counts requests reserved since, whose responses have not arrived. A bucket may be
+    folded into another when its route's bucket hash is learned (`merged_into`).
     """
 
     label: str
@@ -73,7 +74,7 @@ class Bucket:
         return None
 
     def release(self) -> None:
-        """A reserved request was answered or given up: it no longer counts."""
+        """A reserved request was answered or given up: take it out of `inflight`."""
         bucket = self.resolve()
         bucket.inflight = max(0, bucket.inflight - 1)
 

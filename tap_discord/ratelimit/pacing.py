@@ -132,5 +132,5 @@ class SlotQueue:
         return wait
 
     def leave(self, wait: SlotWait) -> None:
-        """The waiter's slot has come (or it gave up): it no longer holds a slot."""
+        """The waiter's slot has come, or it gave up: take it out of the queue."""
         self._waits.remove(wait)
