@@ -37,4 +37,5 @@ class Reservation:
 
     def __exit__(self, *exc_info: object) -> None:
         """Release the reservation unless its response was recorded."""
-        self.on_exit(self)
+        if not self.done:  # once set it stays set, so reading it unlocked is safe
+            self.on_exit(self)
