@@ -19,12 +19,8 @@ import pytest
 import requests
 
 from tap_discord.errors import ConfigError, RateLimitBanError
-from tap_discord.ratelimit import (
-    RateLimitedAdapter,
-    RateLimiter,
-    RateLimitStats,
-    parse_route,
-)
+from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter, RateLimitStats
+from tap_discord.ratelimit.routes import parse_route
 
 API = "https://discord.com/api/v10"
 HTML_BAN = b"<!DOCTYPE html><html><title>Access denied | discord.com</title>error code: 1015</html>"

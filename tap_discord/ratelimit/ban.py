@@ -2,9 +2,10 @@
 
 An IP that makes too many invalid requests is banned for a while:
 https://discord.com/developers/docs/topics/rate-limits#invalid-request-limit-aka-cloudflare-bans.
-Retrying through a ban prolongs it, so the first ban response pauses every request
-for `ban_backoff_seconds`; then a single request (the probe) goes. If Discord answers
-it, the run resumes; if the probe is banned too, the run stops.
+Every request sent during a ban is one more invalid request, so the first ban response
+pauses every request for `ban_backoff_seconds`; then a single request (the probe)
+goes. If Discord answers it, the run resumes; if the probe is banned too, the run
+stops.
 
 Not thread-safe by itself: the limiter calls it with its lock held.
 """
