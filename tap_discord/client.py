@@ -1,7 +1,7 @@
 """The Discord base stream: URL, authentication, headers, retries and error mapping.
 
 Every request of every stream goes through `DiscordStream`: its session carries the
-tap's shared rate limiter (see `ratelimit.py`), its responses are mapped to what the
+tap's shared rate limiter (see `ratelimit/`), its responses are mapped to what the
 user has to do (`validate_response`), and transient failures are retried with the
 SDK's backoff hooks.
 """

@@ -13,21 +13,18 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import pytest
 import requests
 
 from tap_discord.errors import ConfigError, RateLimitBanError
-from tap_discord.ratelimit import (
-    RateLimitedAdapter,
-    RateLimiter,
-    RateLimitStats,
-    parse_route,
-)
+from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter, RateLimitStats
+from tap_discord.ratelimit.routes import parse_route
 
 API = "https://discord.com/api/v10"
 HTML_BAN = b"<!DOCTYPE html><html><title>Access denied | discord.com</title>error code: 1015</html>"
+T = TypeVar("T")
 JSON_BAN = json.dumps(
     {
         "code": 0,
@@ -198,9 +195,9 @@ class FakeDiscord:
 
 def call(limiter: RateLimiter, server: FakeDiscord, url: str, method: str = "GET") -> int:
     """One request through the limiter to the fake server."""
-    limiter.acquire(method, url)
+    reserved = limiter.acquire(method, url)
     status, headers, body = server.handle(method, url)
-    limiter.record_response(method, url, status, headers, body)
+    limiter.record_response(reserved, status, headers, body)
     return status
 
 
@@ -256,10 +253,15 @@ def near(expected: object, abs: float = 0.01) -> object:
     return pytest.approx(expected, abs=abs)
 
 
-def waited(clock: FakeClock, fn: Callable[[], None]) -> float:
+def waited(clock: FakeClock, fn: Callable[[], object]) -> float:
+    return timed(clock, fn)[0]
+
+
+def timed(clock: FakeClock, fn: Callable[[], T]) -> tuple[float, T]:
+    """How long `fn` took on the fake clock, and what it returned."""
     before = clock.now
-    fn()
-    return round(clock.now - before, 2)
+    result = fn()
+    return round(clock.now - before, 2), result
 
 
 MSG1 = f"{API}/channels/1/messages?limit=100"
@@ -353,9 +355,9 @@ def test_bad_settings_name_the_setting(kwargs: dict[str, float], setting: str) -
 
 def test_waits_until_reset_when_remaining_hits_zero(clock, make_limiter) -> None:
     limiter = make_limiter()
-    limiter.acquire("GET", MSG1)
+    reserved = limiter.acquire("GET", MSG1)
     clock.advance(0.3)  # the response arrives 0.3 s later; Reset-After counts from then
-    limiter.record_response("GET", MSG1, 200, headers(remaining=0, reset_after=2.0), b"[]")
+    limiter.record_response(reserved, 200, headers(remaining=0, reset_after=2.0), b"[]")
     assert waited(clock, lambda: limiter.acquire("GET", MSG1)) == near(2.0)
     assert limiter.stats.waits == 1
     assert limiter.stats.longest_wait == near(2.0)
@@ -364,30 +366,32 @@ def test_waits_until_reset_when_remaining_hits_zero(clock, make_limiter) -> None
 def test_no_wait_while_remaining_is_left(clock, make_limiter) -> None:
     limiter = make_limiter()
     for remaining in (4, 3, 2, 1):
-        assert waited(clock, lambda: limiter.acquire("GET", MSG1)) == 0
-        limiter.record_response("GET", MSG1, 200, headers(remaining=remaining), b"[]")
+        seconds, reserved = timed(clock, lambda: limiter.acquire("GET", MSG1))
+        assert seconds == 0
+        limiter.record_response(reserved, 200, headers(remaining=remaining), b"[]")
     assert limiter.stats.waits == 0
     assert limiter.stats.requests == 4
 
 
 def test_bucket_is_per_major_parameter(clock, make_limiter) -> None:
     limiter = make_limiter()
-    limiter.acquire("GET", MSG1)
-    limiter.record_response("GET", MSG1, 200, headers(remaining=0, reset_after=4.0), b"[]")
+    reserved = limiter.acquire("GET", MSG1)
+    limiter.record_response(reserved, 200, headers(remaining=0, reset_after=4.0), b"[]")
     # Same bucket hash, other channel: counted independently, no wait.
-    assert waited(clock, lambda: limiter.acquire("GET", MSG2)) == 0
-    limiter.record_response("GET", MSG2, 200, headers(remaining=4), b"[]")
+    seconds, reserved = timed(clock, lambda: limiter.acquire("GET", MSG2))
+    assert seconds == 0
+    limiter.record_response(reserved, 200, headers(remaining=4), b"[]")
     assert waited(clock, lambda: limiter.acquire("GET", MSG1)) == near(4.0)
 
 
 def test_routes_sharing_a_bucket_hash_share_the_limit(clock, make_limiter) -> None:
     limiter = make_limiter()
     one = f"{API}/channels/1/messages/10"
-    limiter.acquire("GET", MSG1)
-    limiter.record_response("GET", MSG1, 200, headers(bucket="shared", remaining=3), b"[]")
-    limiter.acquire("GET", one)
+    reserved = limiter.acquire("GET", MSG1)
+    limiter.record_response(reserved, 200, headers(bucket="shared", remaining=3), b"[]")
+    reserved = limiter.acquire("GET", one)
     limiter.record_response(
-        "GET", one, 200, headers(bucket="shared", remaining=0, reset_after=3), b"{}"
+        reserved, 200, headers(bucket="shared", remaining=0, reset_after=3), b"{}"
     )
     assert waited(clock, lambda: limiter.acquire("GET", MSG1)) == near(3.0)
 
@@ -395,8 +399,8 @@ def test_routes_sharing_a_bucket_hash_share_the_limit(clock, make_limiter) -> No
 def test_new_major_inherits_the_learned_limit(clock, make_limiter) -> None:
     """A channel never seen before starts with the bucket's known limit as Remaining."""
     limiter = make_limiter()
-    limiter.acquire("GET", MSG1)
-    limiter.record_response("GET", MSG1, 200, headers(limit=2, remaining=1), b"[]")
+    reserved = limiter.acquire("GET", MSG1)
+    limiter.record_response(reserved, 200, headers(limit=2, remaining=1), b"[]")
     server = FakeDiscord(clock, [Rule(r"/channels/(\d+)/messages", "abc", limit=2, window=5)])
     for _ in range(6):
         assert call(limiter, server, MSG2) == 200
@@ -405,46 +409,46 @@ def test_new_major_inherits_the_learned_limit(clock, make_limiter) -> None:
 
 def test_remaining_resets_after_reset_time_without_a_response(clock, make_limiter) -> None:
     limiter = make_limiter()
-    limiter.acquire("GET", MSG1)
-    limiter.record_response("GET", MSG1, 200, headers(remaining=0, reset_after=1.5), b"[]")
+    reserved = limiter.acquire("GET", MSG1)
+    limiter.record_response(reserved, 200, headers(remaining=0, reset_after=1.5), b"[]")
     clock.advance(2.0)
     assert waited(clock, lambda: limiter.acquire("GET", MSG1)) == 0
 
 
 def test_reset_after_is_capped_at_max_header_wait(clock, make_limiter) -> None:
     limiter = make_limiter(max_header_wait=7.0)
-    limiter.acquire("GET", MSG1)
-    limiter.record_response("GET", MSG1, 200, headers(remaining=0, reset_after=102737.0), b"[]")
+    reserved = limiter.acquire("GET", MSG1)
+    limiter.record_response(reserved, 200, headers(remaining=0, reset_after=102737.0), b"[]")
     assert waited(clock, lambda: limiter.acquire("GET", MSG1)) == near(7.0)
 
 
 def test_default_max_header_wait_is_60_seconds(clock, make_limiter) -> None:
     limiter = make_limiter()
-    limiter.acquire("GET", MSG1)
-    limiter.record_response("GET", MSG1, 200, headers(remaining=0, reset_after=5000.0), b"[]")
+    reserved = limiter.acquire("GET", MSG1)
+    limiter.record_response(reserved, 200, headers(remaining=0, reset_after=5000.0), b"[]")
     assert waited(clock, lambda: limiter.acquire("GET", MSG1)) == near(60.0)
 
 
 def test_absolute_reset_used_when_reset_after_is_missing(clock, make_limiter) -> None:
     limiter = make_limiter()
-    limiter.acquire("GET", MSG1)
+    reserved = limiter.acquire("GET", MSG1)
     hdrs = headers(remaining=0)
     del hdrs["X-RateLimit-Reset-After"]
     hdrs["X-RateLimit-Reset"] = f"{clock.now + 2.5:.3f}"  # wall clock == fake clock here
-    limiter.record_response("GET", MSG1, 200, hdrs, b"[]")
+    limiter.record_response(reserved, 200, hdrs, b"[]")
     assert waited(clock, lambda: limiter.acquire("GET", MSG1)) == near(2.5)
 
 
 def test_header_names_are_case_insensitive_and_garbage_is_ignored(clock, make_limiter) -> None:
     limiter = make_limiter()
-    limiter.acquire("GET", MSG1)
+    reserved = limiter.acquire("GET", MSG1)
     hdrs = {
         "x-ratelimit-bucket": "abc",
         "x-ratelimit-limit": "five",
         "x-ratelimit-remaining": "0",
         "x-ratelimit-reset-after": "1.25",
     }
-    limiter.record_response("GET", MSG1, 200, hdrs, b"[]")
+    limiter.record_response(reserved, 200, hdrs, b"[]")
     assert waited(clock, lambda: limiter.acquire("GET", MSG1)) == near(1.25)
 
 
@@ -452,8 +456,8 @@ def test_routes_without_rate_limit_headers_only_meet_the_global_limit(clock) -> 
     limiter = RateLimiter(max_requests_per_second=10, clock=clock, sleep=clock.sleep)
     url = f"{API}/guilds/9/threads/active"
     for _ in range(21):
-        limiter.acquire("GET", url)
-        limiter.record_response("GET", url, 200, {}, b"{}")
+        reserved = limiter.acquire("GET", url)
+        limiter.record_response(reserved, 200, {}, b"{}")
     assert clock.now - 1000.0 == near(2.0)
 
 
@@ -520,13 +524,13 @@ def slow_pager(
 
     def run() -> None:
         for _ in range(30):
-            limiter.acquire("GET", url)
+            reserved = limiter.acquire("GET", url)
             trip = rng.uniform(0.0, 0.08)
             there = rng.uniform(0.0, trip)
             vt.sleep(there)
             status, headers, body = server.handle("GET", url)
             vt.sleep(trip - there)
-            limiter.record_response("GET", url, status, headers, body)
+            limiter.record_response(reserved, status, headers, body)
 
     return run
 
@@ -577,13 +581,13 @@ def test_global_429_stops_every_thread_for_retry_after() -> None:
 
 def test_global_429_pauses_every_route(clock, make_limiter) -> None:
     limiter = make_limiter()
-    limiter.acquire("GET", MSG1)
+    reserved = limiter.acquire("GET", MSG1)
     global_headers = {
         "Retry-After": "4",
         "X-RateLimit-Global": "true",
         "X-RateLimit-Scope": "global",
     }
-    limiter.record_response("GET", MSG1, 429, global_headers, limited_json(3.5, is_global=True))
+    limiter.record_response(reserved, 429, global_headers, limited_json(3.5, is_global=True))
     assert waited(clock, lambda: limiter.acquire("GET", GUILD_MEMBERS)) == near(3.5)
     stats = limiter.stats
     assert (stats.global_429, stats.route_429, stats.invalid_requests) == (1, 0, 1)
@@ -591,21 +595,23 @@ def test_global_429_pauses_every_route(clock, make_limiter) -> None:
 
 def test_global_flag_in_body_alone_is_global(clock, make_limiter) -> None:
     limiter = make_limiter()
-    limiter.acquire("GET", MSG1)
+    reserved = limiter.acquire("GET", MSG1)
     hdrs = {"Retry-After": "2", "X-RateLimit-Scope": "user"} | headers(remaining=3)
-    limiter.record_response("GET", MSG1, 429, hdrs, limited_json(1.5, is_global=True))
+    limiter.record_response(reserved, 429, hdrs, limited_json(1.5, is_global=True))
     assert waited(clock, lambda: limiter.acquire("GET", MSG2)) == near(1.5)
 
 
 def test_route_429_pauses_only_its_bucket(clock, make_limiter) -> None:
     limiter = make_limiter()
-    limiter.acquire("GET", MSG1)
+    reserved = limiter.acquire("GET", MSG1)
     hdrs = headers(remaining=0, reset_after=2.5, Retry_After="3", X_RateLimit_Scope="user")
-    limiter.record_response("GET", MSG1, 429, hdrs, limited_json(2.5))
-    assert waited(clock, lambda: limiter.acquire("GET", MSG2)) == 0
-    limiter.record_response("GET", MSG2, 200, headers(remaining=4), b"[]")
-    assert waited(clock, lambda: limiter.acquire("GET", GUILD_MEMBERS)) == 0
-    limiter.record_response("GET", GUILD_MEMBERS, 200, headers(bucket="m", remaining=9), b"[]")
+    limiter.record_response(reserved, 429, hdrs, limited_json(2.5))
+    seconds, reserved = timed(clock, lambda: limiter.acquire("GET", MSG2))
+    assert seconds == 0
+    limiter.record_response(reserved, 200, headers(remaining=4), b"[]")
+    seconds, reserved = timed(clock, lambda: limiter.acquire("GET", GUILD_MEMBERS))
+    assert seconds == 0
+    limiter.record_response(reserved, 200, headers(bucket="m", remaining=9), b"[]")
     assert waited(clock, lambda: limiter.acquire("GET", MSG1)) == near(2.5)
     assert limiter.stats.route_429 == 1
     assert limiter.stats.invalid_requests == 1
@@ -614,36 +620,36 @@ def test_route_429_pauses_only_its_bucket(clock, make_limiter) -> None:
 def test_429_with_remaining_left_still_pauses(clock, make_limiter) -> None:
     """A hidden sub-limit: the 429 wins over Remaining > 0."""
     limiter = make_limiter()
-    limiter.acquire("GET", MSG1)
+    reserved = limiter.acquire("GET", MSG1)
     hdrs = headers(limit=1000, remaining=999, reset_after=1.0, X_RateLimit_Scope="user")
-    limiter.record_response("GET", MSG1, 429, hdrs, limited_json(4.0))
+    limiter.record_response(reserved, 429, hdrs, limited_json(4.0))
     assert waited(clock, lambda: limiter.acquire("GET", MSG1)) == near(4.0)
 
 
 def test_body_retry_after_beats_header(clock, make_limiter) -> None:
     limiter = make_limiter()
-    limiter.acquire("GET", MSG1)
+    reserved = limiter.acquire("GET", MSG1)
     hdrs = headers(remaining=0, reset_after=0.5, Retry_After="2", X_RateLimit_Scope="user")
-    limiter.record_response("GET", MSG1, 429, hdrs, limited_json(1.25))
+    limiter.record_response(reserved, 429, hdrs, limited_json(1.25))
     assert waited(clock, lambda: limiter.acquire("GET", MSG1)) == near(1.25)
 
 
 def test_retry_after_header_used_when_body_has_none(clock, make_limiter) -> None:
     limiter = make_limiter()
-    limiter.acquire("GET", MSG1)
+    reserved = limiter.acquire("GET", MSG1)
     hdrs = headers(remaining=0, reset_after=0.5, Retry_After="2", X_RateLimit_Scope="user")
-    limiter.record_response("GET", MSG1, 429, hdrs, b'{"message": "slow down", "code": 0}')
+    limiter.record_response(reserved, 429, hdrs, b'{"message": "slow down", "code": 0}')
     assert waited(clock, lambda: limiter.acquire("GET", MSG1)) == near(2.0)
 
 
 def test_shared_429_pauses_bucket_but_is_not_invalid(clock, make_limiter) -> None:
     limiter = make_limiter(invalid_request_limit=1)
-    limiter.acquire("GET", MSG1)
+    reserved = limiter.acquire("GET", MSG1)
     hdrs = headers(remaining=9, Retry_After="3", X_RateLimit_Scope="shared")
     body = (
         b'{"message": "The resource is being rate limited.", "retry_after": 2.5, "global": false}'
     )
-    limiter.record_response("GET", MSG1, 429, hdrs, body)
+    limiter.record_response(reserved, 429, hdrs, body)
     stats = limiter.stats
     assert (stats.shared_429, stats.route_429, stats.invalid_requests) == (1, 0, 0)
     # Even with a limit of 1 invalid request, the guard has not tripped.
@@ -653,10 +659,10 @@ def test_shared_429_pauses_bucket_but_is_not_invalid(clock, make_limiter) -> Non
 def test_limiter_does_not_retry(clock, make_limiter) -> None:
     """record_response only records: the caller's retry waits in acquire()."""
     limiter = make_limiter()
-    limiter.acquire("GET", MSG1)
+    reserved = limiter.acquire("GET", MSG1)
     hdrs = headers(remaining=0, reset_after=1.0, X_RateLimit_Scope="user")
     before = clock.now
-    limiter.record_response("GET", MSG1, 429, hdrs, limited_json(1.0))
+    limiter.record_response(reserved, 429, hdrs, limited_json(1.0))
     assert clock.now == before
     assert limiter.stats.requests == 1
 
@@ -667,15 +673,16 @@ def test_limiter_does_not_retry(clock, make_limiter) -> None:
 def test_html_429_is_a_ban_one_backoff_then_error(clock, make_limiter, caplog) -> None:
     limiter = make_limiter(ban_backoff_seconds=60.0)
     caplog.set_level(logging.INFO)
-    limiter.acquire("GET", MSG1)
-    limiter.record_response("GET", MSG1, 429, {"Content-Type": "text/html"}, HTML_BAN)
+    reserved = limiter.acquire("GET", MSG1)
+    limiter.record_response(reserved, 429, {"Content-Type": "text/html"}, HTML_BAN)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "ban" in warnings[0].getMessage()
     # Every route waits out the single long back-off, then one probe goes.
-    assert waited(clock, lambda: limiter.acquire("GET", GUILD_MEMBERS)) == near(60.0)
+    seconds, reserved = timed(clock, lambda: limiter.acquire("GET", GUILD_MEMBERS))
+    assert seconds == near(60.0)
     with pytest.raises(RateLimitBanError) as info:
-        limiter.record_response("GET", GUILD_MEMBERS, 429, {}, HTML_BAN)
+        limiter.record_response(reserved, 429, {}, HTML_BAN)
     message = str(info.value)
     assert "\n" not in message
     assert "banned this IP" in message
@@ -689,30 +696,32 @@ def test_html_429_is_a_ban_one_backoff_then_error(clock, make_limiter, caplog) -
 
 def test_headerless_json_429_is_a_ban(clock, make_limiter) -> None:
     limiter = make_limiter(ban_backoff_seconds=30.0)
-    limiter.acquire("GET", MSG1)
-    limiter.record_response("GET", MSG1, 429, {"Content-Type": "application/json"}, JSON_BAN)
+    reserved = limiter.acquire("GET", MSG1)
+    limiter.record_response(reserved, 429, {"Content-Type": "application/json"}, JSON_BAN)
     assert limiter.stats.bans == 1
-    assert waited(clock, lambda: limiter.acquire("GET", MSG1)) == near(30.0)
+    seconds, reserved = timed(clock, lambda: limiter.acquire("GET", MSG1))
+    assert seconds == near(30.0)
     with pytest.raises(RateLimitBanError, match="Cloudflare"):
-        limiter.record_response("GET", MSG1, 429, {}, JSON_BAN)
+        limiter.record_response(reserved, 429, {}, JSON_BAN)
 
 
 def test_html_429_with_rate_limit_headers_is_still_a_ban(clock, make_limiter) -> None:
     limiter = make_limiter()
-    limiter.acquire("GET", MSG1)
-    limiter.record_response("GET", MSG1, 429, headers(remaining=0), HTML_BAN)
+    reserved = limiter.acquire("GET", MSG1)
+    limiter.record_response(reserved, 429, headers(remaining=0), HTML_BAN)
     assert limiter.stats.bans == 1
     assert limiter.stats.route_429 == 0
 
 
 def test_ban_lifts_when_the_probe_succeeds(clock, make_limiter) -> None:
     limiter = make_limiter(ban_backoff_seconds=60.0)
-    limiter.acquire("GET", MSG1)
-    limiter.record_response("GET", MSG1, 429, {}, HTML_BAN)
-    limiter.acquire("GET", MSG1)  # the probe, after 60 s
-    limiter.record_response("GET", MSG1, 200, headers(remaining=4), b"[]")
-    assert waited(clock, lambda: limiter.acquire("GET", MSG2)) == 0
-    limiter.record_response("GET", MSG2, 200, headers(remaining=4), b"[]")
+    reserved = limiter.acquire("GET", MSG1)
+    limiter.record_response(reserved, 429, {}, HTML_BAN)
+    reserved = limiter.acquire("GET", MSG1)  # the probe, after 60 s
+    limiter.record_response(reserved, 200, headers(remaining=4), b"[]")
+    seconds, reserved = timed(clock, lambda: limiter.acquire("GET", MSG2))
+    assert seconds == 0
+    limiter.record_response(reserved, 200, headers(remaining=4), b"[]")
     assert clock.now - 1000.0 == near(60.0)
 
 
@@ -733,14 +742,14 @@ def test_ban_responses_in_flight_during_backoff_are_one_episode() -> None:
         url = f"{API}/channels/{channel}/messages"
 
         def run() -> None:
-            limiter.acquire("GET", url)
+            reserved = limiter.acquire("GET", url)
             sent.append(vt.clock())
             arrived.wait(timeout=5)  # all four are in flight when the bans come back
-            limiter.record_response("GET", url, 429, {}, HTML_BAN)
+            limiter.record_response(reserved, 429, {}, HTML_BAN)
             try:
-                limiter.acquire("GET", url)
+                reserved = limiter.acquire("GET", url)
                 sent.append(vt.clock())
-                limiter.record_response("GET", url, 429, {}, HTML_BAN)
+                limiter.record_response(reserved, 429, {}, HTML_BAN)
                 outcomes.append("no error")
             except RateLimitBanError:
                 outcomes.append("banned")
@@ -757,13 +766,14 @@ def test_ban_responses_in_flight_during_backoff_are_one_episode() -> None:
 
 def test_network_error_on_ban_probe_lets_another_probe_go(clock, make_limiter) -> None:
     limiter = make_limiter(ban_backoff_seconds=10.0)
-    limiter.acquire("GET", MSG1)
-    limiter.record_response("GET", MSG1, 429, {}, HTML_BAN)
-    limiter.acquire("GET", MSG1)
-    limiter.release("GET", MSG1)  # the probe died on the network
-    assert waited(clock, lambda: limiter.acquire("GET", MSG2)) == 0
+    reserved = limiter.acquire("GET", MSG1)
+    limiter.record_response(reserved, 429, {}, HTML_BAN)
+    reserved = limiter.acquire("GET", MSG1)
+    limiter.release(reserved)  # the probe died on the network
+    seconds, reserved = timed(clock, lambda: limiter.acquire("GET", MSG2))
+    assert seconds == 0
     with pytest.raises(RateLimitBanError):
-        limiter.record_response("GET", MSG2, 429, {}, HTML_BAN)
+        limiter.record_response(reserved, 429, {}, HTML_BAN)
 
 
 # Invalid-request guard ------------------------------------------------------------------
@@ -772,15 +782,15 @@ def test_network_error_on_ban_probe_lets_another_probe_go(clock, make_limiter) -
 def forbidden(limiter: RateLimiter, n: int, status: int = 403) -> None:
     for i in range(n):
         url = f"{API}/channels/{100 + i}/messages"
-        limiter.acquire("GET", url)
-        limiter.record_response("GET", url, status, {}, b'{"message": "Missing Access"}')
+        reserved = limiter.acquire("GET", url)
+        limiter.record_response(reserved, status, {}, b'{"message": "Missing Access"}')
 
 
 def test_invalid_guard_trips_exactly_at_the_limit(make_limiter) -> None:
     limiter = make_limiter(invalid_request_limit=10)
     forbidden(limiter, 9)
-    limiter.acquire("GET", MSG1)  # 9 invalid requests: still allowed
-    limiter.record_response("GET", MSG1, 403, {}, b"{}")  # the 10th
+    reserved = limiter.acquire("GET", MSG1)  # 9 invalid requests: still allowed
+    limiter.record_response(reserved, 403, {}, b"{}")  # the 10th
     with pytest.raises(RateLimitBanError) as info:
         limiter.acquire("GET", MSG2)
     message = str(info.value)
@@ -817,8 +827,8 @@ def test_invalid_window_slides(clock, make_limiter) -> None:
 def test_default_invalid_limit_is_1000(make_limiter) -> None:
     limiter = make_limiter()
     forbidden(limiter, 999)
-    limiter.acquire("GET", MSG1)
-    limiter.record_response("GET", MSG1, 403, {}, b"{}")
+    reserved = limiter.acquire("GET", MSG1)
+    limiter.record_response(reserved, 403, {}, b"{}")
     with pytest.raises(RateLimitBanError, match="1000"):
         limiter.acquire("GET", MSG1)
 
@@ -829,10 +839,10 @@ def test_default_invalid_limit_is_1000(make_limiter) -> None:
 def test_long_waits_log_info_short_ones_debug(clock, make_limiter, caplog) -> None:
     limiter = make_limiter()
     caplog.set_level(logging.DEBUG, logger="tap_discord.ratelimit")
-    limiter.acquire("GET", MSG1)
-    limiter.record_response("GET", MSG1, 200, headers(remaining=0, reset_after=4.0), b"[]")
-    limiter.acquire("GET", MSG1)
-    limiter.record_response("GET", MSG1, 200, headers(remaining=0, reset_after=0.4), b"[]")
+    reserved = limiter.acquire("GET", MSG1)
+    limiter.record_response(reserved, 200, headers(remaining=0, reset_after=4.0), b"[]")
+    reserved = limiter.acquire("GET", MSG1)
+    limiter.record_response(reserved, 200, headers(remaining=0, reset_after=0.4), b"[]")
     limiter.acquire("GET", MSG1)
     waits = [r for r in caplog.records if "Rate limit" in r.getMessage()]
     assert [r.levelno for r in waits] == [logging.INFO, logging.DEBUG]
@@ -847,9 +857,9 @@ def test_long_waits_log_info_short_ones_debug(clock, make_limiter, caplog) -> No
 def test_global_wait_names_the_global_limit(clock, make_limiter, caplog) -> None:
     limiter = make_limiter()
     caplog.set_level(logging.INFO, logger="tap_discord.ratelimit")
-    limiter.acquire("GET", MSG1)
+    reserved = limiter.acquire("GET", MSG1)
     hdrs = {"X-RateLimit-Global": "true", "X-RateLimit-Scope": "global"}
-    limiter.record_response("GET", MSG1, 429, hdrs, limited_json(2.0, is_global=True))
+    limiter.record_response(reserved, 429, hdrs, limited_json(2.0, is_global=True))
     limiter.acquire("GET", MSG2)
     assert any("global rate limit" in r.getMessage() for r in caplog.records)
 
@@ -858,9 +868,9 @@ def test_webhook_token_never_logged(clock, make_limiter, caplog) -> None:
     limiter = make_limiter()
     caplog.set_level(logging.DEBUG)
     url = f"{API}/webhooks/11/s3cr3t-t0ken"
-    limiter.acquire("GET", url)
+    reserved = limiter.acquire("GET", url)
     hdrs = headers(remaining=0, reset_after=2, X_RateLimit_Scope="user")
-    limiter.record_response("GET", url, 429, hdrs, limited_json(2.0))
+    limiter.record_response(reserved, 429, hdrs, limited_json(2.0))
     limiter.acquire("GET", url)
     assert caplog.records
     assert all("s3cr3t" not in r.getMessage() for r in caplog.records)
@@ -873,15 +883,23 @@ def test_stats_is_a_snapshot(make_limiter) -> None:
     assert isinstance(before, RateLimitStats)
     assert before.requests == 0
     assert limiter.stats.requests == 1
-    assert "1 requests" in limiter.stats.summary()
 
 
 def test_release_gives_the_slot_back(clock, make_limiter) -> None:
     limiter = make_limiter()
-    limiter.acquire("GET", MSG1)
-    limiter.record_response("GET", MSG1, 200, headers(limit=1, remaining=1), b"[]")
-    limiter.acquire("GET", MSG1)
-    limiter.release("GET", MSG1)  # network error: the request never counted
+    reserved = limiter.acquire("GET", MSG1)
+    limiter.record_response(reserved, 200, headers(limit=1, remaining=1), b"[]")
+    reserved = limiter.acquire("GET", MSG1)
+    limiter.release(reserved)  # network error: the request never counted
+    assert waited(clock, lambda: limiter.acquire("GET", MSG1)) == 0
+
+
+def test_a_with_block_releases_a_reservation_left_without_response(clock, make_limiter) -> None:
+    limiter = make_limiter()
+    with limiter.acquire("GET", MSG1) as reserved:
+        limiter.record_response(reserved, 200, headers(limit=1, remaining=1), b"[]")
+    with pytest.raises(ConnectionResetError), limiter.acquire("GET", MSG1):
+        raise ConnectionResetError  # no response: the block gives the slot back
     assert waited(clock, lambda: limiter.acquire("GET", MSG1)) == 0
 
 
