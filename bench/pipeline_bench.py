@@ -19,9 +19,11 @@ no per-route limit in either (ten channels under Discord's per-channel buckets w
 measure the buckets, which `ratelimit_bench.py` does).
 
 Prints per run: message records/s of wall time (both runs), their ratio (pipeline /
-tap alone; the goal is at most 1.25 at default pacing), and the loader's CPU seconds
-and peak RSS (sampled from /proc every 0.1 s while it runs: the last 0.1 s of CPU may
-be missing). Checks that the messages table holds every message exactly once.
+tap alone; the goal is at most 1.25 at default pacing), the loader's CPU seconds and
+peak RSS and the tap's CPU seconds in the pipeline (sampled from /proc every 0.1 s while
+they run: the last 0.1 s of CPU may be missing), and Meltano's own CPU (its usage,
+which includes its plugins', less theirs): Meltano reads every line the tap writes and
+hands it to the loader. Checks that the messages table holds every message exactly once.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ CHANNELS = 10
 READY_TIMEOUT = 300.0
 LIFTED_REQUESTS_PER_SECOND = "100000"
 LOADER_MARK = "/loaders/target-postgres/"
+TAP_MARK = "/extractors/tap-discord/"
 SAMPLE_SECONDS = 0.1
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -87,22 +90,23 @@ class EmulatorProcess:
 
 
 @dataclass
-class LoaderUsage:
-    """The loader process's CPU seconds and peak RSS, as last sampled."""
+class Usage:
+    """A process's CPU seconds and peak RSS, as last sampled."""
 
     cpu_seconds: float = 0.0
     peak_rss_mb: float = 0.0
 
 
-class LoaderSampler:
-    """Samples the target-postgres process from /proc until stopped."""
+class Sampler:
+    """Samples the processes whose command line holds `mark`, from /proc until stopped."""
 
-    def __init__(self) -> None:
-        self.usage = LoaderUsage()
+    def __init__(self, mark: str) -> None:
+        self.mark = mark.encode()
+        self.usage = Usage()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> LoaderSampler:
+    def __enter__(self) -> Sampler:
         self._thread.start()
         return self
 
@@ -112,7 +116,7 @@ class LoaderSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(SAMPLE_SECONDS):
-            for pid in _loader_pids():
+            for pid in _pids(self.mark):
                 self._sample(pid)
 
     def _sample(self, pid: str) -> None:
@@ -129,7 +133,7 @@ class LoaderSampler:
                 self.usage.peak_rss_mb = max(self.usage.peak_rss_mb, rss)
 
 
-def _loader_pids() -> list[str]:
+def _pids(mark: bytes) -> list[str]:
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -138,7 +142,7 @@ def _loader_pids() -> list[str]:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
         except OSError:
             continue
-        if LOADER_MARK.encode() in cmdline:
+        if mark in cmdline:
             pids.append(entry)
     return pids
 
@@ -153,6 +157,8 @@ class Result:
     pipeline_seconds: float
     loader_cpu_seconds: float
     loader_peak_rss_mb: float
+    tap_cpu_seconds: float
+    meltano_cpu_seconds: float
     rows: int
     distinct_ids: int
 
@@ -200,7 +206,7 @@ def run_tap_alone(messages: int, pacing: str, scratch: Path) -> float:
 
 def run_pipeline(
     messages: int, pacing: str, scratch: Path, target: dict[str, str]
-) -> tuple[float, LoaderUsage, int, int]:
+) -> tuple[float, dict[str, Usage], int, int]:
     """`meltano run tap-discord target-postgres` into a fresh database."""
     with (
         EmulatorProcess(messages) as emulator,
@@ -218,10 +224,28 @@ def run_pipeline(
         )
         settings.update({f"TARGET_POSTGRES_{k.upper()}": v for k, v in target.items()})
         meltano = Meltano(workdir=scratch, settings=settings)
-        with LoaderSampler() as sampler:
-            seconds = meltano.run("target-postgres", log_name="run.log")
+        env_file = scratch / "empty.env"
+        env_file.touch()
+        argv = [str(meltano.executable), "--env-file", str(env_file)]
+        argv += ["run", "tap-discord", "target-postgres"]
+        with (
+            Sampler(LOADER_MARK) as loader,
+            Sampler(TAP_MARK) as tap,
+            (scratch / "run.log").open("wb") as log,
+        ):
+            started = time.monotonic()
+            process = subprocess.Popen(
+                argv, cwd=ROOT, env=meltano.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+            _, status, rusage = os.wait4(process.pid, 0)
+            seconds = time.monotonic() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"meltano run failed; see {scratch / 'run.log'}")
         rows, distinct = count_messages(pg.dsn)
-    return seconds, sampler.usage, rows, distinct
+    # Meltano waits for both plugins, so its usage includes theirs.
+    total = rusage.ru_utime + rusage.ru_stime
+    own = Usage(cpu_seconds=total - loader.usage.cpu_seconds - tap.usage.cpu_seconds)
+    return seconds, {"loader": loader.usage, "tap": tap.usage, "meltano": own}, rows, distinct
 
 
 def count_messages(dsn: str) -> tuple[int, int]:
@@ -254,8 +278,10 @@ def measure(messages: int, pacing: str, target: dict[str, str], keep: Path | Non
         pacing=pacing,
         tap_seconds=tap_seconds,
         pipeline_seconds=seconds,
-        loader_cpu_seconds=usage.cpu_seconds,
-        loader_peak_rss_mb=usage.peak_rss_mb,
+        loader_cpu_seconds=usage["loader"].cpu_seconds,
+        loader_peak_rss_mb=usage["loader"].peak_rss_mb,
+        tap_cpu_seconds=usage["tap"].cpu_seconds,
+        meltano_cpu_seconds=usage["meltano"].cpu_seconds,
         rows=rows,
         distinct_ids=distinct,
     )
@@ -269,7 +295,8 @@ def report(result: Result) -> None:
         f"tap alone {result.tap_seconds:6.1f} s ({result.tap_rate:7,.0f}/s), "
         f"pipeline {result.pipeline_seconds:6.1f} s ({result.pipeline_rate:7,.0f}/s), "
         f"ratio {result.ratio:.2f}; loader {result.loader_cpu_seconds:.1f} CPU s, "
-        f"peak RSS {result.loader_peak_rss_mb:.0f} MB; "
+        f"peak RSS {result.loader_peak_rss_mb:.0f} MB; tap {result.tap_cpu_seconds:.1f} CPU s, "
+        f"Meltano itself {result.meltano_cpu_seconds:.1f} CPU s; "
         f"rows {result.rows:,} ({'complete, no duplicates' if complete else 'MISMATCH'})",
         flush=True,
     )
