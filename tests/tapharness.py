@@ -39,6 +39,17 @@ def as_loaded(value: Any) -> Any:
     return value
 
 
+def as_emitted(message: dict[str, Any]) -> dict[str, Any]:
+    """A message as the tap emits it: the fields its schema lists under `extras` moved
+    there (absent when the message has none of them)."""
+    from tap_discord import schemas
+
+    names = schemas.MESSAGES_SCHEMA["properties"]["extras"]["properties"]
+    record = {k: v for k, v in message.items() if k not in names}
+    extras = {k: v for k, v in message.items() if k in names}
+    return {**record, "extras": extras} if extras else record
+
+
 def nul_paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     """Paths (keys and list indexes) to every string holding a NUL inside `value`."""
     if isinstance(value, str) and "\x00" in value:

@@ -536,17 +536,21 @@ def test_nested_fields_answer_jsonb_queries(
         replies = conn.execute(
             "SELECT count(*) FROM messages WHERE referenced_message->>'content' LIKE 'Replied%'"
         ).fetchone()
-        without_thread = conn.execute(
-            "SELECT count(*) FROM messages WHERE coalesce(thread, 'null') = 'null'"
+        not_replies = conn.execute(
+            "SELECT count(*) FROM messages WHERE coalesce(message_reference, 'null') = 'null'"
         ).fetchone()
-        with_thread = conn.execute(
-            "SELECT count(*) FROM messages WHERE thread <> 'null'"
+        references = conn.execute(
+            "SELECT count(*) FROM messages WHERE message_reference <> 'null'"
+        ).fetchone()
+        started_threads = conn.execute(
+            "SELECT count(*) FROM messages WHERE extras ? 'thread'"
         ).fetchone()
         total = conn.execute("SELECT count(*) FROM messages").fetchone()
     assert authors and authors[0] >= 1
     assert replies and replies[0] >= 1
-    assert with_thread and with_thread[0] >= 1, "the demo world has messages that start threads"
-    assert without_thread and total and without_thread[0] + with_thread[0] == total[0]
+    assert references and references[0] >= 1, "the demo world has replies"
+    assert not_replies and total and not_replies[0] + references[0] == total[0]
+    assert started_threads and started_threads[0] >= 1, "the demo world has thread starters"
 
 
 def test_run_2_upserts_an_edited_row_in_place(

@@ -28,6 +28,7 @@ import pytest
 
 from tap_discord import schemas
 from tap_discord.streams import BOT_STREAMS, OAUTH_STREAMS
+from tap_discord.streams.messages import gather_extras
 
 # --- helpers ---------------------------------------------------------------------------
 
@@ -51,7 +52,12 @@ def validator(stream: str) -> jsonschema.Draft7Validator:
 
 
 def errors(stream: str, record: dict[str, Any]) -> list[str]:
-    """Every validation error, as `path: message`, so a failure lists them all."""
+    """Every validation error, as `path: message`, so a failure lists them all.
+
+    A message is checked as the tap emits it: its rarely filled fields in `extras`.
+    """
+    if stream == "messages":
+        record = gather_extras(copy.deepcopy(record))
     return [
         f"{'/'.join(map(str, e.absolute_path)) or '<record>'}: {e.message[:200]}"
         for e in validator(stream).iter_errors(record)
@@ -1008,7 +1014,8 @@ def world_records(world: Any) -> dict[str, list[dict[str, Any]]]:
     }
     for channel_id in world.messages:
         for obj in world.messages[channel_id]:
-            out.setdefault("messages", []).append({**obj, "guild_id": guild_of[str(channel_id)]})
+            record = gather_extras({**obj, "guild_id": guild_of[str(channel_id)]})
+            out.setdefault("messages", []).append(record)
     for guild_id, refs in (getattr(world, "audit_refs", None) or {}).items():
         for kind, stream in AUDIT_REFS.items():
             for obj in refs.objects.get(kind, {}).values():

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.emulator import Emulator, WorldSpec
-from tests.tapharness import TapRun, as_loaded, channel_bookmarks, run_tap
+from tests.tapharness import TapRun, as_emitted, as_loaded, channel_bookmarks, run_tap
 
 TOKEN = "stream-test-bot-token"
 
@@ -69,6 +69,17 @@ def test_messages_match_what_the_bot_can_see(emu, full_run: TapRun) -> None:
         assert record["channel_id"] == message["channel_id"]
         assert record["content"] == message["content"]
         assert record["guild_id"]
+
+
+def test_rarely_filled_fields_are_kept_in_extras(emu, full_run: TapRun) -> None:
+    """Every field Discord sent arrives: the rare ones under `extras`, the rest as is."""
+    got = {m["id"]: m for m in full_run.records("messages")}
+    with_extras = 0
+    for message in expected_messages(emu):
+        record = {k: v for k, v in got[message["id"]].items() if k != "guild_id"}
+        assert record == as_emitted(message)
+        with_extras += "extras" in record
+    assert with_extras, "the small world has messages with rarely filled fields"
 
 
 def test_messages_of_a_channel_are_contiguous_and_oldest_first(full_run: TapRun) -> None:

@@ -196,8 +196,38 @@ MESSAGE_FIELDS = message_fields(MESSAGE_SNAPSHOT)
 #: but its own ``referenced_message``, which Discord does not nest further.
 REFERENCED_MESSAGE = nested(*MESSAGE_FIELDS)
 
+#: Fields rarely filled on a guild's messages, or deprecated, that a record keeps
+#: together in one ``extras`` object, each under its own name and typed as above,
+#: instead of a column each: a SQL loader pays for every declared column on every row,
+#: filled or not (bench/README.md has the figures). Calls and lobby members belong to
+#: DMs and lobbies; ``interaction`` and ``stickers`` are deprecated in favour of
+#: ``interaction_metadata`` and ``sticker_items``; ``thread`` repeats the threads stream;
+#: a nonce only matters to the client that sent the message.
+EXTRAS_FIELD_NAMES = frozenset(
+    {
+        "activity",
+        "application",
+        "call",
+        "interaction",
+        "lobby_member",
+        "mention_channels",
+        "nonce",
+        "purchase_notification",
+        "resolved",
+        "role_subscription_data",
+        "shared_client_theme",
+        "stickers",
+        "thread",
+    }
+)
+EXTRAS = field(
+    "extras",
+    nested(*(prop for prop in MESSAGE_FIELDS if prop.name in EXTRAS_FIELD_NAMES)),
+    description="Added by the tap: the message's rarely filled fields (absent: none).",
+)
+
 MESSAGES_KEYS = ("id",)
 MESSAGES_SCHEMA = record(
-    MESSAGE_FIELDS,
-    (field("referenced_message", REFERENCED_MESSAGE), GUILD_ID),
+    tuple(prop for prop in MESSAGE_FIELDS if prop.name not in EXTRAS_FIELD_NAMES),
+    (field("referenced_message", REFERENCED_MESSAGE), EXTRAS, GUILD_ID),
 )

@@ -37,6 +37,7 @@ from tap_discord.nulchars import may_hold_nul, replace_nul
 from tap_discord.pagination import SnowflakeAfterPaginator
 from tap_discord.prefetch import DRAINED_LANE_PAGES, Prefetcher
 from tap_discord.responses import MalformedResponseError, response_json
+from tap_discord.schemas.messages import EXTRAS_FIELD_NAMES
 from tap_discord.snowflake import by_id, is_snowflake, lookback_cursor, max_snowflake
 from tap_discord.streams.channels import ChannelsStream, FirstContact, ThreadsStream
 from tap_discord.streams.guilds import GuildChildStream
@@ -405,7 +406,15 @@ class MessagesStream(GuildChildStream):
             records.sort(key=by_id)
         check = self.record_check.check
         where = urlsplit(page.response.url or "").path or self.path
-        return [check(record, where) for record in records]
+        return [check(gather_extras(record), where) for record in records]
+
+
+def gather_extras(message: t.Any) -> t.Any:
+    """Move a message's rarely filled fields into its `extras` object (see the schema)."""
+    if isinstance(message, dict) and not EXTRAS_FIELD_NAMES.isdisjoint(message):
+        names = [name for name in message if name in EXTRAS_FIELD_NAMES]
+        message["extras"] = {name: message.pop(name) for name in names}
+    return message
 
 
 def _is_messages_page(response: requests.Response) -> bool:
