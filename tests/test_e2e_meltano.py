@@ -544,6 +544,11 @@ def test_nested_fields_answer_jsonb_queries(
         ).fetchone()
         started_threads = conn.execute(
             "SELECT count(*) FROM messages WHERE extras ? 'thread'"
+            " AND extras->'thread'->>'name' IS NOT NULL"
+        ).fetchone()
+        embeds = conn.execute(
+            "SELECT count(*) FROM messages WHERE embeds[1]->>'description' = %s",
+            ("before\ufffdafter",),
         ).fetchone()
         total = conn.execute("SELECT count(*) FROM messages").fetchone()
     assert authors and authors[0] >= 1
@@ -551,6 +556,7 @@ def test_nested_fields_answer_jsonb_queries(
     assert references and references[0] >= 1, "the demo world has replies"
     assert not_replies and total and not_replies[0] + references[0] == total[0]
     assert started_threads and started_threads[0] >= 1, "the demo world has thread starters"
+    assert embeds and embeds[0] >= 1, "the demo world's embed with a NUL"
 
 
 def test_run_2_upserts_an_edited_row_in_place(
