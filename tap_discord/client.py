@@ -281,13 +281,25 @@ class DiscordStream(RESTStream[t.Any]):
     def fetch_pages(
         self, session: requests.Session, context: Context, priority: int | None = None
     ) -> Generator[Page, None, None]:
-        """`request_records` for a worker thread: the same requests, checks and retries.
+        """The messages stream's page loop, in place of the SDK's `request_records`.
 
-        Yields whole pages, as raw bodies, and touches no SDK state, meter or writer,
-        so it may run in any thread; `records_of_pages` turns the pages into records on
-        the main thread. It logs the SDK's request-duration metric of each page (logging
-        is thread-safe), so that the main thread, which bounds an unthrottled run, does
-        not give the GIL away for a write to stderr at every page.
+        Every other stream reads through `request_records`; messages always come
+        through here (on a worker thread's session when prefetched, on the stream's own
+        session otherwise). What both share: `get_new_paginator` (through
+        `new_page_paginator`), `get_http_request`, `request_decorator` (retries and
+        back-off), `validate_response`, the authenticator and the tap's rate limiter.
+        How this loop differs, and why:
+
+        * it yields whole pages as raw bodies and touches no SDK state, meter or
+          writer, so it may run in any thread; `records_of_pages` turns the pages into
+          records on the main thread, and counts the SDK's requests there;
+        * it logs the SDK's request-duration metric of each page itself (logging is
+          thread-safe), so that the main thread, which bounds an unthrottled run, does
+          not give the GIL away for a write to stderr at every page;
+        * later pages reuse the previous page's prepared request with the new cursor
+          (`_next_page_request`) rather than preparing each one anew;
+        * `priority` places this thread in the limiter's global queue, so the channel
+          being written is served first.
         """
         paginator = self.new_page_paginator(context)
         send = self.request_decorator(functools.partial(self._send_with, session))

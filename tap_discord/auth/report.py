@@ -8,14 +8,12 @@ from __future__ import annotations
 import typing as t
 from datetime import datetime, timezone
 
-import requests
-
 from tap_discord.auth.oauth import DiscordOAuth2
-from tap_discord.auth.settings import request_timeout
-from tap_discord.errors import AuthenticationError, RequestFailedError
+from tap_discord.errors import RequestFailedError, ResourceSkippedError
 from tap_discord.intents import GUILD_MEMBERS_FLAGS, MESSAGE_CONTENT_FLAGS, PRIVILEGED_INTENTS
 
 if t.TYPE_CHECKING:
+    from tap_discord.client import DiscordStream
     from tap_discord.tap import TapDiscord
 
 
@@ -54,23 +52,14 @@ def _oauth_report(tap: TapDiscord, auth: DiscordOAuth2) -> list[str]:
 
 
 def _bot_report(tap: TapDiscord) -> list[str]:
-    session = requests.Session()
-    session.headers["User-Agent"] = tap.user_agent
-    tap.mount_rate_limiter(session)
-    timeout = request_timeout(tap.config)
+    # The guilds stream's request helper: the streams' limiter, checks and retries.
+    stream = t.cast("DiscordStream", tap.streams["guilds"])
 
     def get(path: str) -> dict[str, t.Any]:
         try:
-            response = session.get(f"{tap.api_url}{path}", auth=tap.authenticator, timeout=timeout)
-        except requests.RequestException:
-            raise RequestFailedError(
-                f"GET {path} failed: cannot reach Discord at {tap.api_url}"
-            ) from None
-        if response.status_code == 401:
-            raise AuthenticationError(tap.unauthorized_message(path))
-        if response.status_code >= 400:
-            raise RequestFailedError(f"GET {path} answered {response.status_code}")
-        body = response.json()
+            body = stream.get_json(f"{tap.api_url}{path}")
+        except ResourceSkippedError as exc:
+            raise RequestFailedError(f"GET {path}: {exc.reason}") from None
         return body if isinstance(body, dict) else {}
 
     user = get("/users/@me")
