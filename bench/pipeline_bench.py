@@ -6,7 +6,8 @@
     python bench/pipeline_bench.py --target-setting use_copy=false   # try a loader setting
 
 For each size (10 channels, `WorldSpec.bench_bulk`) and pacing, two runs through Meltano
-with this project's `meltano.yml`, each against a fresh emulator process:
+with this project's `meltano.yml`, each against a fresh emulator process (the one
+`bulk_bench.py` serves):
 
 * the tap alone: `meltano invoke tap-discord`, its Singer output to /dev/null;
 * the pipeline: `meltano run tap-discord target-postgres` into a fresh throwaway
@@ -32,7 +33,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -45,48 +45,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `tests` and `scripts` importable
     sys.path.insert(0, str(ROOT))
 
+from bench.bulk_bench import TOKEN, EmulatorProcess  # noqa: E402
 from scripts.demo import LOAD_SCHEMA, Meltano  # noqa: E402
-from tests.emulator import Emulator, WorldSpec  # noqa: E402
-from tests.emulator.launch import ready_url, serve_until_signalled  # noqa: E402
 from tests.pgcluster import ThrowawayPostgres  # noqa: E402
 
-TOKEN = "bench-pipeline-bot-token"
-CHANNELS = 10
-READY_TIMEOUT = 300.0
 LIFTED_REQUESTS_PER_SECOND = "100000"
 LOADER_MARK = "/loaders/target-postgres/"
 TAP_MARK = "/extractors/tap-discord/"
 SAMPLE_SECONDS = 0.1
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def serve(messages: int) -> int:
-    """Serve `bench_bulk` with `messages` in total, limits off, until SIGTERM."""
-    spec = WorldSpec.bench_bulk(messages_per_channel=messages // CHANNELS)
-    emulator = Emulator(spec, bot_token=TOKEN)
-    emulator.settings.update(rate_limits="off")
-    with emulator:
-        serve_until_signalled(emulator)
-    return 0
-
-
-class EmulatorProcess:
-    """`serve` in a process of its own: the emulator never shares a GIL with Meltano's."""
-
-    def __init__(self, messages: int) -> None:
-        command = [sys.executable, str(Path(__file__).resolve()), "serve", str(messages)]
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        self.api_url = ready_url(self.process, READY_TIMEOUT)
-
-    def __enter__(self) -> EmulatorProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 @dataclass
@@ -334,6 +301,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "serve":
-        sys.exit(serve(int(sys.argv[2])))
     sys.exit(main())

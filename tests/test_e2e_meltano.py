@@ -7,6 +7,7 @@ the job its hourly schedule runs, `meltano run discord-to-postgres`, with nothin
 (run 3). The tests compare every table with the emulator's ground truth, read the
 state Meltano stored, and check that no Meltano command asks Meltano Hub for anything.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -545,33 +546,25 @@ def test_nested_fields_answer_jsonb_queries(
 
     with psycopg.connect(postgres.dsn, autocommit=True) as conn:
         conn.execute(f"SET search_path TO {LOAD_SCHEMA}")
-        authors = conn.execute(
-            "SELECT count(*) FROM messages WHERE author->>'global_name' LIKE 'Au%thor'"
-        ).fetchone()
-        replies = conn.execute(
-            "SELECT count(*) FROM messages WHERE referenced_message->>'content' LIKE 'Replied%'"
-        ).fetchone()
-        not_replies = conn.execute(
-            "SELECT count(*) FROM messages WHERE coalesce(message_reference, 'null') = 'null'"
-        ).fetchone()
-        references = conn.execute(
-            "SELECT count(*) FROM messages WHERE message_reference <> 'null'"
-        ).fetchone()
-        started_threads = conn.execute(
-            "SELECT count(*) FROM messages WHERE extras ? 'thread'"
-            " AND extras->'thread'->>'name' IS NOT NULL"
-        ).fetchone()
-        embeds = conn.execute(
-            "SELECT count(*) FROM messages WHERE embeds[1]->>'description' = %s",
-            ("before\ufffdafter",),
-        ).fetchone()
-        total = conn.execute("SELECT count(*) FROM messages").fetchone()
-    assert authors and authors[0] >= 1
-    assert replies and replies[0] >= 1
-    assert references and references[0] >= 1, "the demo world has replies"
-    assert not_replies and total and not_replies[0] + references[0] == total[0]
-    assert started_threads and started_threads[0] >= 1, "the demo world has thread starters"
-    assert embeds and embeds[0] >= 1, "the demo world's embed with a NUL"
+
+        def count(where: str, *params: str) -> int:
+            row = conn.execute(f"SELECT count(*) FROM messages WHERE {where}", params).fetchone()
+            assert row is not None
+            return int(row[0])
+
+        authors = count("author->>'global_name' LIKE 'Au%%thor'")
+        replies = count("referenced_message->>'content' LIKE 'Replied%%'")
+        not_replies = count("coalesce(message_reference, 'null') = 'null'")
+        references = count("message_reference <> 'null'")
+        started_threads = count("extras ? 'thread' AND extras->'thread'->>'name' IS NOT NULL")
+        embeds = count("embeds[1]->>'description' = %s", "before\ufffdafter")
+        total = count("true")
+    assert authors >= 1
+    assert replies >= 1
+    assert references >= 1, "the demo world has replies"
+    assert not_replies + references == total
+    assert started_threads >= 1, "the demo world has thread starters"
+    assert embeds >= 1, "the demo world's embed with a NUL"
 
 
 def test_run_2_upserts_an_edited_row_in_place(
