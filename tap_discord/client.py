@@ -25,6 +25,7 @@ from singer_sdk.helpers.jsonpath import extract_jsonpath
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import HTTPRequest, PageContext
+from typing_extensions import override
 
 from tap_discord.errors import (
     AuthenticationError,
@@ -83,25 +84,30 @@ class DiscordStream(RESTStream[t.Any]):
         return t.cast("TapDiscord", self._tap)
 
     @property
+    @override
     def url_base(self) -> str:
         """Discord's API root (or the emulator's, for tests and the demo)."""
         return self.discord_tap.api_url
 
     @property
+    @override
     def authenticator(self) -> requests.auth.AuthBase:
         """One authenticator per tap run, shared by every stream."""
         return self.discord_tap.authenticator
 
     @property
+    @override
     def http_headers(self) -> dict[str, str]:
         """Discord asks for `User-Agent: DiscordBot (url, version)` and may block others."""
         return {"User-Agent": self.discord_tap.user_agent}
 
     @property
+    @override
     def timeout(self) -> int:
         """Seconds before a request is abandoned and retried (setting `request_timeout`)."""
         return int(self.config.get("request_timeout", 30))
 
+    @override
     def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
         """Log, minus the SDK's per-stream "unhandled error" echo.
 
@@ -113,6 +119,7 @@ class DiscordStream(RESTStream[t.Any]):
         super().log(message, *args, level=level, **kwargs)
 
     @property
+    @override
     def requests_session(self) -> requests.Session:
         """The stream's session, with the tap's rate-limited adapter mounted once."""
         if not isinstance(self._requests_session, DiscordSession):
@@ -123,6 +130,7 @@ class DiscordStream(RESTStream[t.Any]):
 
     # Responses --------------------------------------------------------------------
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         """Map a response to retry, skip, or a fatal one-line error."""
         status = response.status_code
@@ -161,6 +169,7 @@ class DiscordStream(RESTStream[t.Any]):
         except requests.RequestException as exc:
             raise RetriableAPIError(str(exc), response) from exc
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """Yield the records of a page, from the one parse `response_json` made."""
         body = response_json(response)
@@ -183,10 +192,12 @@ class DiscordStream(RESTStream[t.Any]):
 
     # Retries --------------------------------------------------------------------------
 
+    @override
     def backoff_max_tries(self) -> int:
         """How many attempts a request gets before the run fails (setting `max_retries`)."""
         return int(self.config.get("max_retries", 8)) + 1
 
+    @override
     def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
         """Exponential waits for failures; no extra wait for a 429.
 
@@ -202,10 +213,12 @@ class DiscordStream(RESTStream[t.Any]):
             else:
                 exception = yield float(next(expo) or 0.0)
 
+    @override
     def backoff_jitter(self, value: float) -> float:
         """Full jitter: spreads retries of parallel workers apart."""
         return float(backoff.full_jitter(value)) if value else 0.0
 
+    @override
     def backoff_handler(self, details: t.Mapping[str, t.Any]) -> None:
         """Log a retry (INFO when the wait is long enough to notice) without the request.
 
@@ -224,6 +237,7 @@ class DiscordStream(RESTStream[t.Any]):
             _describe_failure(exception),
         )
 
+    @override
     def request_decorator(
         self, func: Callable[..., requests.Response]
     ) -> Callable[..., requests.Response]:
@@ -402,6 +416,7 @@ class DiscordStream(RESTStream[t.Any]):
 
     # Records --------------------------------------------------------------------------
 
+    @override
     def finalize_state_progress_markers(self, state: dict | None = None) -> None:
         """The SDK's step after a top-level stream; then the output so far is written out.
 
@@ -412,6 +427,7 @@ class DiscordStream(RESTStream[t.Any]):
         super().finalize_state_progress_markers(state)
         self.discord_tap.flush_output(wait=True)
 
+    @override
     def generate_child_contexts(
         self, record: dict[str, t.Any], context: Context | None
     ) -> Iterable[Context | None]:
@@ -432,6 +448,7 @@ class DiscordStream(RESTStream[t.Any]):
         """Whether the catalog deselects nothing of this stream (then no record changes)."""
         return all(self.mask.values())
 
+    @override
     def _generate_record_messages(
         self, record: dict[str, t.Any]
     ) -> Generator[singer.RecordMessage, None, None]:
@@ -467,6 +484,7 @@ class DiscordStream(RESTStream[t.Any]):
                     time_extracted=self._extracted_at or utc_now(),
                 )
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Read the stream, skipping (with one warning) what Discord will not show us."""
         try:

@@ -27,6 +27,7 @@ from singer_sdk.helpers.capabilities import (
     PluginCapabilities,
     TapCapabilities,
 )
+from typing_extensions import override
 
 from tap_discord import streams
 from tap_discord.auth import (
@@ -236,6 +237,7 @@ class TapDiscord(Tap):
                 raise ConfigValidationError("Config validation failed", errors=errors)
             self.check_catalog()
 
+    @override
     def discover_streams(self) -> list[DiscordStream]:
         """Every stream the tap offers (OAuth2: may ask Discord for the token's scopes)."""
         classes = streams.streams_for(self.auth_mode)
@@ -243,6 +245,7 @@ class TapDiscord(Tap):
             classes = tuple(offered_streams(classes, self.authenticator, self.logger))
         return [stream_class(tap=self) for stream_class in classes]
 
+    @override
     def load_state(self, state: dict[str, t.Any]) -> None:
         """Refuse a damaged bookmark with one line, before any request or output."""
         errors = state_errors(state)
@@ -398,6 +401,7 @@ class TapDiscord(Tap):
             before_wait=self.flush_output,
         )
 
+    @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """The SDK's SIGTERM/SIGINT handling (last STATE, exit 0), never inside a write."""
         handle = functools.partial(super()._handle_termination, signum, frame)
@@ -454,6 +458,7 @@ class TapDiscord(Tap):
     # Running --------------------------------------------------------------------------
 
     @classmethod
+    @override
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
         """`--test=auth` prints who the credentials are (no secret); errors are one line."""
         try:
@@ -477,6 +482,7 @@ class TapDiscord(Tap):
         ctx.exit()
 
     @classmethod
+    @override
     def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:
         """Discovery may ask Discord for an OAuth2 token's scopes; its errors are one line."""
         try:
@@ -486,6 +492,7 @@ class TapDiscord(Tap):
             ctx.exit(1)
 
     @classmethod
+    @override
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the tap; a user error becomes one line on stderr and exit code 1.
 

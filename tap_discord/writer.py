@@ -59,6 +59,7 @@ from singer_sdk.singerlib.encoding.simple import (
     SimpleSingerWriter,
     StateMessage,
 )
+from typing_extensions import override
 
 from tap_discord.errors import OutputClosedError
 
@@ -196,6 +197,7 @@ class FastSingerWriter(SimpleSingerWriter):
         self._written_at = time.monotonic()
         _LIVE_WRITERS.add(self)
 
+    @override
     def serialize_message(self, message: Message) -> str:
         """One line, as the SDK's `serialize_message` returns it."""
         return self.message_bytes(message).decode("utf-8")
@@ -211,6 +213,7 @@ class FastSingerWriter(SimpleSingerWriter):
             pass  # a value only the SDK's serializer writes as it does
         return super().serialize_message(message).encode("utf-8")
 
+    @override
     def write_message(self, message: Message) -> None:
         """Add one line to the block and write the block when it is due (see above)."""
         line = self.message_bytes(message)
@@ -326,6 +329,7 @@ class JsonStateWriter(StateWriter):
         super().__init__(message_writer)
         self._last_json: str | None = None
 
+    @override
     def write_state(self, state: TapState) -> None:
         """Write a STATE message unless it is the last one written."""
         try:
