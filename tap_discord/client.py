@@ -18,8 +18,6 @@ import requests
 import singer_sdk.singerlib as singer
 from requests.cookies import RequestsCookieJar, merge_cookies
 from singer_sdk.exceptions import RetriableAPIError
-from singer_sdk.helpers._typing import conform_record_data_types
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.jsonpath import extract_jsonpath
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
@@ -35,6 +33,7 @@ from tap_discord.errors import (
 from tap_discord.prefetch import Page, response_shell
 from tap_discord.recordcheck import RecordCheck
 from tap_discord.responses import error_code, response_json
+from tap_discord.sdkcontract import conform_record_data_types, utc_now
 from tap_discord.session import DiscordSession
 
 if t.TYPE_CHECKING:
@@ -81,7 +80,7 @@ class DiscordStream(RESTStream[t.Any]):
     @property
     def discord_tap(self) -> TapDiscord:
         """The tap that owns the shared limiter, authenticator and caches."""
-        return t.cast("TapDiscord", self._tap)
+        return t.cast("TapDiscord", self._tap)  # private SDK attribute: sdkcontract.py
 
     @property
     @override
@@ -121,7 +120,10 @@ class DiscordStream(RESTStream[t.Any]):
     @property
     @override
     def requests_session(self) -> requests.Session:
-        """The stream's session, with the tap's rate-limited adapter mounted once."""
+        """The stream's session, with the tap's rate-limited adapter mounted once.
+
+        It sets the SDK's private `_requests_session` (see sdkcontract.py).
+        """
         if not isinstance(self._requests_session, DiscordSession):
             self._requests_session = DiscordSession()  # proxies looked up once
         session = super().requests_session
@@ -315,7 +317,7 @@ class DiscordStream(RESTStream[t.Any]):
                 prepared = self._next_page_request(session, http_request, previous)
                 previous = (http_request, prepared)
                 response = send(prepared, context)
-                self._write_request_duration_log(
+                self._write_request_duration_log(  # private SDK method: sdkcontract.py
                     endpoint=self.path, response=response, context=context, extra_tags=None
                 )
                 shell = response_shell(response.status_code, response.url)
@@ -460,6 +462,8 @@ class DiscordStream(RESTStream[t.Any]):
 
         Records of a fetched page carry the time the page arrived as `time_extracted`
         (the SDK takes the time each record is written, seconds later when prefetched).
+
+        A private SDK hook, as are the attributes it reads (see sdkcontract.py).
         """
         if not self._all_properties_selected:
             for message in super()._generate_record_messages(record):

@@ -228,7 +228,8 @@ class TapDiscord(Tap):
     def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
         """Validate the settings JSON Schema cannot express, before any request."""
         super().__init__(*args, validate_config=validate_config, **kwargs)
-        self._state_writer = JsonStateWriter(self.message_writer)  # no deep copy per STATE
+        # No deep copy per STATE; a private SDK attribute (see sdkcontract.py).
+        self._state_writer = JsonStateWriter(self.message_writer)
         self.cache: dict[tuple[str, str], list[dict[str, t.Any]]] = {}
         self.unreadable_channels: set[str] = set()
         if validate_config:
@@ -403,7 +404,10 @@ class TapDiscord(Tap):
 
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """The SDK's SIGTERM/SIGINT handling (last STATE, exit 0), never inside a write."""
+        """The SDK's SIGTERM/SIGINT handling (last STATE, exit 0), never inside a write.
+
+        A private SDK hook (see sdkcontract.py).
+        """
         handle = functools.partial(super()._handle_termination, signum, frame)
         writer = self.message_writer
         if isinstance(writer, FastSingerWriter):

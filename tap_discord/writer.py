@@ -53,7 +53,6 @@ import typing as t
 from threading import get_ident
 
 import msgspec
-from singer_sdk.helpers._state import StateWriter
 from singer_sdk.singerlib.encoding.simple import (
     RecordMessage,
     SimpleSingerWriter,
@@ -62,6 +61,7 @@ from singer_sdk.singerlib.encoding.simple import (
 from typing_extensions import override
 
 from tap_discord.errors import OutputClosedError
+from tap_discord.sdkcontract import StateWriter
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import TapState
@@ -321,7 +321,7 @@ class JsonStateWriter(StateWriter):
     the next one with it, a copy of every channel's bookmark on the main thread every
     100 message records. The JSON of the state is as exact a record of what was
     written (a change of key order alone writes one more, identical STATE, which is
-    harmless).
+    harmless). It uses the base class's private attributes (see sdkcontract.py).
     """
 
     def __init__(self, message_writer: t.Any) -> None:

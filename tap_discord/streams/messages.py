@@ -247,6 +247,8 @@ class MessagesStream(GuildChildStream):
         the state's partition list for the guild on every record. The result is the
         same: the partition's `replication_key` and `replication_key_value`, the id of
         the last record.
+
+        A private SDK hook (see sdkcontract.py).
         """
         state = self._guild_state
         channel_id = self._channel_read
