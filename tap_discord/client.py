@@ -224,7 +224,8 @@ class DiscordStream(RESTStream[t.Any]):
     def backoff_handler(self, details: t.Mapping[str, t.Any]) -> None:
         """Log a retry (INFO when the wait is long enough to notice) without the request.
 
-        The output so far is written out first: the retry may wait a while.
+        The output so far is written out first: the retry may wait a while (the rule
+        and its other call sites: `TapDiscord.flush_output`).
         """
         self.discord_tap.flush_output()
         exception = details.get("exception")

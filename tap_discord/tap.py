@@ -418,10 +418,31 @@ class TapDiscord(Tap):
     def flush_output(self, *, wait: bool = False) -> None:
         """Write out the lines the writer holds, if called by the thread that makes them.
 
-        Called before that thread waits (for a rate limit, a page, a retry), so the
-        target gets every record and STATE before a pause, not after it; with `wait`,
-        returns once they are written. A failed write (the target stopped reading) is
-        fatal, never taken for a failed request.
+        The one rule: the thread that makes the Singer output writes it out before it
+        waits, so the target gets every record and STATE before a pause, not after it.
+        With `wait`, returns once they are written. A failed write (the target stopped
+        reading) is fatal, never taken for a failed request. Called from any thread;
+        only the thread that makes the lines (the main thread) writes anything.
+
+        Every caller, and why each calls it where it does (the waits differ in kind, so
+        each place that waits calls this hook itself, handed it as `before_wait` where
+        the waiting code knows nothing of the tap):
+
+        * `TapDiscord.limiter` hands it to the rate limiter, whose `Sleeper.sleep` calls
+          it before a rate-limit sleep of `waits.BEFORE_WAIT_MIN_SECONDS` or more (shorter
+          ones are the pacing between requests, not worth a hand-over each).
+        * `MessagesStream.prefetcher` hands it to the `Prefetcher`, whose `_take` calls
+          it when the main thread is about to wait for a page no worker has delivered.
+        * `MessagesStream.get_records` hands it to `FirstContact`, whose `first` calls
+          it when a thread is about to wait for another thread's answer to a channel's
+          first request (the thread listing runs while workers read the channels).
+        * `DiscordStream.backoff_handler`, which backoff calls before it sleeps for a
+          retry: the stream knows the tap, so it calls this directly.
+        * `DiscordStream.finalize_state_progress_markers`, with `wait`: no wait follows,
+          but it is the end of a stream the SDK syncs, and nothing may be left unwritten
+          when `sync_all` returns (the tap may run inside another program).
+
+        `tests/test_output_flush.py` checks that this list names every caller.
         """
         writer = self.message_writer
         if not isinstance(writer, FastSingerWriter):

@@ -21,9 +21,9 @@ When stdout is the process's own (`sys.__stdout__`, as when Meltano runs the tap
 lines are collected in blocks of about 1 MB, and a block is handed over when it is
 full, at any message but RECORD and STATE, at a STATE when the last hand-over is more
 than `FLUSH_SECONDS` old, before the main thread waits (for a rate limit, a prefetched
-page or a retry: `TapDiscord.flush_output`), at the end of each stream the SDK syncs
-(`DiscordStream.finalize_state_progress_markers`, which also waits until it is
-written), and at interpreter exit (`atexit`; after an error or the SDK's SIGTERM STATE
+page, another thread's answer or a retry) and at the end of each stream the SDK syncs,
+then waiting until it is written (`TapDiscord.flush_output` lists each of those
+places), and at interpreter exit (`atexit`; after an error or the SDK's SIGTERM STATE
 too). One output thread writes the blocks to stdout, in the order they were handed
 over, while the main thread goes on making the next ones: a write to a file, or to a
 pipe the target is slow to read, does not stop the records (at most `QUEUED_BLOCKS`
