@@ -18,13 +18,12 @@ import requests
 import singer_sdk.singerlib as singer
 from requests.cookies import RequestsCookieJar, merge_cookies
 from singer_sdk.exceptions import RetriableAPIError
-from singer_sdk.helpers._typing import conform_record_data_types
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.jsonpath import extract_jsonpath
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import HTTPRequest, PageContext
+from typing_extensions import override
 
 from tap_discord.errors import (
     AuthenticationError,
@@ -34,6 +33,7 @@ from tap_discord.errors import (
 from tap_discord.prefetch import Page, response_shell
 from tap_discord.recordcheck import RecordCheck
 from tap_discord.responses import error_code, response_json
+from tap_discord.sdkcontract import conform_record_data_types, utc_now
 from tap_discord.session import DiscordSession
 
 if t.TYPE_CHECKING:
@@ -80,28 +80,33 @@ class DiscordStream(RESTStream[t.Any]):
     @property
     def discord_tap(self) -> TapDiscord:
         """The tap that owns the shared limiter, authenticator and caches."""
-        return t.cast("TapDiscord", self._tap)
+        return t.cast("TapDiscord", self._tap)  # private SDK attribute: sdkcontract.py
 
     @property
+    @override
     def url_base(self) -> str:
         """Discord's API root (or the emulator's, for tests and the demo)."""
         return self.discord_tap.api_url
 
     @property
+    @override
     def authenticator(self) -> requests.auth.AuthBase:
         """One authenticator per tap run, shared by every stream."""
         return self.discord_tap.authenticator
 
     @property
+    @override
     def http_headers(self) -> dict[str, str]:
         """Discord asks for `User-Agent: DiscordBot (url, version)` and may block others."""
         return {"User-Agent": self.discord_tap.user_agent}
 
     @property
+    @override
     def timeout(self) -> int:
         """Seconds before a request is abandoned and retried (setting `request_timeout`)."""
         return int(self.config.get("request_timeout", 30))
 
+    @override
     def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
         """Log, minus the SDK's per-stream "unhandled error" echo.
 
@@ -113,8 +118,12 @@ class DiscordStream(RESTStream[t.Any]):
         super().log(message, *args, level=level, **kwargs)
 
     @property
+    @override
     def requests_session(self) -> requests.Session:
-        """The stream's session, with the tap's rate-limited adapter mounted once."""
+        """The stream's session, with the tap's rate-limited adapter mounted once.
+
+        It sets the SDK's private `_requests_session` (see sdkcontract.py).
+        """
         if not isinstance(self._requests_session, DiscordSession):
             self._requests_session = DiscordSession()  # proxies looked up once
         session = super().requests_session
@@ -123,6 +132,7 @@ class DiscordStream(RESTStream[t.Any]):
 
     # Responses --------------------------------------------------------------------
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         """Map a response to retry, skip, or a fatal one-line error."""
         status = response.status_code
@@ -161,6 +171,7 @@ class DiscordStream(RESTStream[t.Any]):
         except requests.RequestException as exc:
             raise RetriableAPIError(str(exc), response) from exc
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """Yield the records of a page, from the one parse `response_json` made."""
         body = response_json(response)
@@ -183,10 +194,12 @@ class DiscordStream(RESTStream[t.Any]):
 
     # Retries --------------------------------------------------------------------------
 
+    @override
     def backoff_max_tries(self) -> int:
         """How many attempts a request gets before the run fails (setting `max_retries`)."""
         return int(self.config.get("max_retries", 8)) + 1
 
+    @override
     def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
         """Exponential waits for failures; no extra wait for a 429.
 
@@ -202,14 +215,17 @@ class DiscordStream(RESTStream[t.Any]):
             else:
                 exception = yield float(next(expo) or 0.0)
 
+    @override
     def backoff_jitter(self, value: float) -> float:
         """Full jitter: spreads retries of parallel workers apart."""
         return float(backoff.full_jitter(value)) if value else 0.0
 
+    @override
     def backoff_handler(self, details: t.Mapping[str, t.Any]) -> None:
         """Log a retry (INFO when the wait is long enough to notice) without the request.
 
-        The output so far is written out first: the retry may wait a while.
+        The output so far is written out first: the retry may wait a while (the rule
+        and its other call sites: `TapDiscord.flush_output`).
         """
         self.discord_tap.flush_output()
         exception = details.get("exception")
@@ -224,6 +240,7 @@ class DiscordStream(RESTStream[t.Any]):
             _describe_failure(exception),
         )
 
+    @override
     def request_decorator(
         self, func: Callable[..., requests.Response]
     ) -> Callable[..., requests.Response]:
@@ -313,7 +330,7 @@ class DiscordStream(RESTStream[t.Any]):
                 prepared = self._next_page_request(session, http_request, previous)
                 previous = (http_request, prepared)
                 response = send(prepared, context)
-                self._write_request_duration_log(
+                self._write_request_duration_log(  # private SDK method: sdkcontract.py
                     endpoint=self.path, response=response, context=context, extra_tags=None
                 )
                 shell = response_shell(response.status_code, response.url)
@@ -414,6 +431,7 @@ class DiscordStream(RESTStream[t.Any]):
 
     # Records --------------------------------------------------------------------------
 
+    @override
     def finalize_state_progress_markers(self, state: dict | None = None) -> None:
         """The SDK's step after a top-level stream; then the output so far is written out.
 
@@ -424,6 +442,7 @@ class DiscordStream(RESTStream[t.Any]):
         super().finalize_state_progress_markers(state)
         self.discord_tap.flush_output(wait=True)
 
+    @override
     def generate_child_contexts(
         self, record: dict[str, t.Any], context: Context | None
     ) -> Iterable[Context | None]:
@@ -444,6 +463,7 @@ class DiscordStream(RESTStream[t.Any]):
         """Whether the catalog deselects nothing of this stream (then no record changes)."""
         return all(self.mask.values())
 
+    @override
     def _generate_record_messages(
         self, record: dict[str, t.Any]
     ) -> Generator[singer.RecordMessage, None, None]:
@@ -455,6 +475,8 @@ class DiscordStream(RESTStream[t.Any]):
 
         Records of a fetched page carry the time the page arrived as `time_extracted`
         (the SDK takes the time each record is written, seconds later when prefetched).
+
+        A private SDK hook, as are the attributes it reads (see sdkcontract.py).
         """
         if not self._all_properties_selected:
             for message in super()._generate_record_messages(record):
@@ -479,6 +501,7 @@ class DiscordStream(RESTStream[t.Any]):
                     time_extracted=self._extracted_at or utc_now(),
                 )
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Read the stream, skipping (with one warning) what Discord will not show us."""
         try:

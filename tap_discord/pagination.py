@@ -12,6 +12,7 @@ from __future__ import annotations
 import typing as t
 
 from singer_sdk.pagination import BaseAPIPaginator
+from typing_extensions import override
 
 from tap_discord.responses import response_json
 
@@ -54,6 +55,7 @@ class SnowflakeAfterPaginator(BaseAPIPaginator["int | None"]):
         self.items_of = items_of
         self.until = until
 
+    @override
     def get_next(self, response: requests.Response) -> int | None:
         """Return the largest id of the page, or None for an empty page."""
         items = self.items_of(response)
@@ -61,6 +63,7 @@ class SnowflakeAfterPaginator(BaseAPIPaginator["int | None"]):
             return None
         return self._largest(items)
 
+    @override
     def has_more(self, response: requests.Response) -> bool:
         """Only a full page below `until` can have a successor."""
         items = self.items_of(response)
@@ -80,6 +83,7 @@ class HasMoreTimestampPaginator(BaseAPIPaginator["str | None"]):
     paginator also ends it after one page.
     """
 
+    @override
     def get_next(self, response: requests.Response) -> str | None:
         """Return the oldest `archive_timestamp` of the page."""
         threads = response_json(response).get("threads") or []
@@ -87,6 +91,7 @@ class HasMoreTimestampPaginator(BaseAPIPaginator["str | None"]):
             return None
         return str(threads[-1]["thread_metadata"]["archive_timestamp"])
 
+    @override
     def has_more(self, response: requests.Response) -> bool:
         """Follow Discord's own `has_more` flag."""
         return bool(response_json(response).get("has_more"))

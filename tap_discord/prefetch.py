@@ -49,8 +49,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import requests
-from singer_sdk.helpers._util import utc_now
 
+from tap_discord.sdkcontract import utc_now
 from tap_discord.spill import MAX_SPILL_FILES, SpillFile
 
 if t.TYPE_CHECKING:

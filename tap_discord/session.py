@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.utils import resolve_proxies
+from typing_extensions import override
 
 
 class DiscordSession(requests.Session):
@@ -30,6 +31,7 @@ class DiscordSession(requests.Session):
         super().__init__()
         self._proxies_by_origin: dict[tuple[str, str], dict[str, str]] = {}
 
+    @override
     def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
         """Requests' `send`, given the proxies requests would work out for this origin."""
         if "proxies" not in kwargs:

@@ -27,6 +27,7 @@ from singer_sdk.helpers.capabilities import (
     PluginCapabilities,
     TapCapabilities,
 )
+from typing_extensions import override
 
 from tap_discord import streams
 from tap_discord.auth import (
@@ -227,7 +228,8 @@ class TapDiscord(Tap):
     def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
         """Validate the settings JSON Schema cannot express, before any request."""
         super().__init__(*args, validate_config=validate_config, **kwargs)
-        self._state_writer = JsonStateWriter(self.message_writer)  # no deep copy per STATE
+        # No deep copy per STATE; a private SDK attribute (see sdkcontract.py).
+        self._state_writer = JsonStateWriter(self.message_writer)
         self.cache: dict[tuple[str, str], list[dict[str, t.Any]]] = {}
         self.unreadable_channels: set[str] = set()
         if validate_config:
@@ -236,6 +238,7 @@ class TapDiscord(Tap):
                 raise ConfigValidationError("Config validation failed", errors=errors)
             self.check_catalog()
 
+    @override
     def discover_streams(self) -> list[DiscordStream]:
         """Every stream the tap offers (OAuth2: may ask Discord for the token's scopes)."""
         classes = streams.streams_for(self.auth_mode)
@@ -243,6 +246,7 @@ class TapDiscord(Tap):
             classes = tuple(offered_streams(classes, self.authenticator, self.logger))
         return [stream_class(tap=self) for stream_class in classes]
 
+    @override
     def load_state(self, state: dict[str, t.Any]) -> None:
         """Refuse a damaged bookmark with one line, before any request or output."""
         errors = state_errors(state)
@@ -398,8 +402,12 @@ class TapDiscord(Tap):
             before_wait=self.flush_output,
         )
 
+    @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """The SDK's SIGTERM/SIGINT handling (last STATE, exit 0), never inside a write."""
+        """The SDK's SIGTERM/SIGINT handling (last STATE, exit 0), never inside a write.
+
+        A private SDK hook (see sdkcontract.py).
+        """
         handle = functools.partial(super()._handle_termination, signum, frame)
         writer = self.message_writer
         if isinstance(writer, FastSingerWriter):
@@ -410,10 +418,31 @@ class TapDiscord(Tap):
     def flush_output(self, *, wait: bool = False) -> None:
         """Write out the lines the writer holds, if called by the thread that makes them.
 
-        Called before that thread waits (for a rate limit, a page, a retry), so the
-        target gets every record and STATE before a pause, not after it; with `wait`,
-        returns once they are written. A failed write (the target stopped reading) is
-        fatal, never taken for a failed request.
+        The one rule: the thread that makes the Singer output writes it out before it
+        waits, so the target gets every record and STATE before a pause, not after it.
+        With `wait`, returns once they are written. A failed write (the target stopped
+        reading) is fatal, never taken for a failed request. Called from any thread;
+        only the thread that makes the lines (the main thread) writes anything.
+
+        Every caller, and why each calls it where it does (the waits differ in kind, so
+        each place that waits calls this hook itself, handed it as `before_wait` where
+        the waiting code knows nothing of the tap):
+
+        * `TapDiscord.limiter` hands it to the rate limiter, whose `Sleeper.sleep` calls
+          it before a rate-limit sleep of `waits.BEFORE_WAIT_MIN_SECONDS` or more (shorter
+          ones are the pacing between requests, not worth a hand-over each).
+        * `MessagesStream.prefetcher` hands it to the `Prefetcher`, whose `_take` calls
+          it when the main thread is about to wait for a page no worker has delivered.
+        * `MessagesStream.get_records` hands it to `FirstContact`, whose `first` calls
+          it when a thread is about to wait for another thread's answer to a channel's
+          first request (the thread listing runs while workers read the channels).
+        * `DiscordStream.backoff_handler`, which backoff calls before it sleeps for a
+          retry: the stream knows the tap, so it calls this directly.
+        * `DiscordStream.finalize_state_progress_markers`, with `wait`: no wait follows,
+          but it is the end of a stream the SDK syncs, and nothing may be left unwritten
+          when `sync_all` returns (the tap may run inside another program).
+
+        `tests/test_output_flush.py` checks that this list names every caller.
         """
         writer = self.message_writer
         if not isinstance(writer, FastSingerWriter):
@@ -454,6 +483,7 @@ class TapDiscord(Tap):
     # Running --------------------------------------------------------------------------
 
     @classmethod
+    @override
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
         """`--test=auth` prints who the credentials are (no secret); errors are one line."""
         try:
@@ -477,6 +507,7 @@ class TapDiscord(Tap):
         ctx.exit()
 
     @classmethod
+    @override
     def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:
         """Discovery may ask Discord for an OAuth2 token's scopes; its errors are one line."""
         try:
@@ -486,6 +517,7 @@ class TapDiscord(Tap):
             ctx.exit(1)
 
     @classmethod
+    @override
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the tap; a user error becomes one line on stderr and exit code 1.
 

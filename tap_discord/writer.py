@@ -21,9 +21,9 @@ When stdout is the process's own (`sys.__stdout__`, as when Meltano runs the tap
 lines are collected in blocks of about 1 MB, and a block is handed over when it is
 full, at any message but RECORD and STATE, at a STATE when the last hand-over is more
 than `FLUSH_SECONDS` old, before the main thread waits (for a rate limit, a prefetched
-page or a retry: `TapDiscord.flush_output`), at the end of each stream the SDK syncs
-(`DiscordStream.finalize_state_progress_markers`, which also waits until it is
-written), and at interpreter exit (`atexit`; after an error or the SDK's SIGTERM STATE
+page, another thread's answer or a retry) and at the end of each stream the SDK syncs,
+then waiting until it is written (`TapDiscord.flush_output` lists each of those
+places), and at interpreter exit (`atexit`; after an error or the SDK's SIGTERM STATE
 too). One output thread writes the blocks to stdout, in the order they were handed
 over, while the main thread goes on making the next ones: a write to a file, or to a
 pipe the target is slow to read, does not stop the records (at most `QUEUED_BLOCKS`
@@ -53,14 +53,15 @@ import typing as t
 from threading import get_ident
 
 import msgspec
-from singer_sdk.helpers._state import StateWriter
 from singer_sdk.singerlib.encoding.simple import (
     RecordMessage,
     SimpleSingerWriter,
     StateMessage,
 )
+from typing_extensions import override
 
 from tap_discord.errors import OutputClosedError
+from tap_discord.sdkcontract import StateWriter
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import TapState
@@ -196,6 +197,7 @@ class FastSingerWriter(SimpleSingerWriter):
         self._written_at = time.monotonic()
         _LIVE_WRITERS.add(self)
 
+    @override
     def serialize_message(self, message: Message) -> str:
         """One line, as the SDK's `serialize_message` returns it."""
         return self.message_bytes(message).decode("utf-8")
@@ -211,6 +213,7 @@ class FastSingerWriter(SimpleSingerWriter):
             pass  # a value only the SDK's serializer writes as it does
         return super().serialize_message(message).encode("utf-8")
 
+    @override
     def write_message(self, message: Message) -> None:
         """Add one line to the block and write the block when it is due (see above)."""
         line = self.message_bytes(message)
@@ -318,7 +321,7 @@ class JsonStateWriter(StateWriter):
     the next one with it, a copy of every channel's bookmark on the main thread every
     100 message records. The JSON of the state is as exact a record of what was
     written (a change of key order alone writes one more, identical STATE, which is
-    harmless).
+    harmless). It uses the base class's private attributes (see sdkcontract.py).
     """
 
     def __init__(self, message_writer: t.Any) -> None:
@@ -326,6 +329,7 @@ class JsonStateWriter(StateWriter):
         super().__init__(message_writer)
         self._last_json: str | None = None
 
+    @override
     def write_state(self, state: TapState) -> None:
         """Write a STATE message unless it is the last one written."""
         try:

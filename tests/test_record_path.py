@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib.encoding.simple import (
     RecordMessage,
@@ -36,6 +35,7 @@ from tap_discord import schemas
 from tap_discord import writer as writer_module
 from tap_discord.errors import OutputClosedError
 from tap_discord.gctuning import YOUNG_THRESHOLD, collector_tuned_for_records
+from tap_discord.sdkcontract import conform_record_data_types
 from tap_discord.streams.messages import MessagesStream, PageDecoder
 from tap_discord.tap import TapDiscord
 from tap_discord.writer import FastSingerWriter, FloatFreeRecord, JsonStateWriter

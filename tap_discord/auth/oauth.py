@@ -20,6 +20,7 @@ import time
 import typing as t
 
 import requests
+from typing_extensions import override
 
 from tap_discord.auth.scopes import unauthorized_message
 from tap_discord.auth.settings import DEFAULT_CLIENT_CREDENTIALS_SCOPES
@@ -96,6 +97,7 @@ class DiscordOAuth2(requests.auth.AuthBase):
         #: A refusal from the token endpoint: raised again, never re-requested.
         self._fatal: AuthenticationError | ConfigError | None = None
 
+    @override
     def __repr__(self) -> str:
         """Client id and store only; never a secret."""
         return (
@@ -105,6 +107,7 @@ class DiscordOAuth2(requests.auth.AuthBase):
 
     # requests hook ---------------------------------------------------------------------
 
+    @override
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Set `Authorization: Bearer ...`, refreshing first if the token is (nearly) expired."""
         token = self.current_access_token()

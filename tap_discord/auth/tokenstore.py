@@ -50,6 +50,8 @@ import time
 import typing as t
 from pathlib import Path
 
+from typing_extensions import override
+
 from tap_discord.errors import ConfigError
 
 if t.TYPE_CHECKING:
@@ -102,6 +104,7 @@ class StoredToken:
     lifetime: float | None = None
     updated_at: float = 0.0
 
+    @override
     def __repr__(self) -> str:
         """Describe the token without any secret (reprs end up in logs and tracebacks)."""
         return (
@@ -158,6 +161,7 @@ class TokenStore:
         #: Why the last `load` ignored the file's content (for a warning), if it did.
         self.problem: str | None = None
 
+    @override
     def __repr__(self) -> str:
         """Path and client id only."""
         return f"TokenStore({str(self.path)!r}, client_id={self.client_id!r})"

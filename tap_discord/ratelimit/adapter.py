@@ -6,6 +6,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from typing_extensions import override
 
 from tap_discord.ratelimit.limiter import RateLimiter
 
@@ -22,6 +23,7 @@ class RateLimitedAdapter(HTTPAdapter):
         super().__init__(**kwargs)
         self.limiter = limiter
 
+    @override
     def send(
         self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
     ) -> requests.Response:

@@ -22,6 +22,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from typing_extensions import override
 
 from tap_discord import schemas
 from tap_discord.errors import ResourceSkippedError
@@ -92,6 +93,7 @@ class AuditLogStream(GuildChildStream):
         self._read_ahead: dict[str, list[dict[str, t.Any]]] = {}
         self._collecting: GuildReferences | None = None
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """The guild's entries after its bookmark; skip the guild (one warning) on 403.
 
@@ -146,17 +148,20 @@ class AuditLogStream(GuildChildStream):
             return int(bookmark)
         return self.discord_tap.start_after
 
+    @override
     def get_new_paginator(self) -> SnowflakeAfterPaginator:
         """Forward by entry id; a page shorter than 100 is the last."""
         return SnowflakeAfterPaginator(
             None, page_size=AUDIT_PAGE_SIZE, id_of=_entry_id, items_of=_page_entries
         )
 
+    @override
     def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict:
         """`after` the bookmark (or the previous page's last entry), 100 per page."""
         after = next_page_token if next_page_token is not None else (context or {})["after"]
         return {"after": after, "limit": AUDIT_PAGE_SIZE}
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """The page's entries, ascending by integer id; keep the objects they name."""
         body = response_json(response)
@@ -181,6 +186,7 @@ class AuditLogReferenceStream(GuildChildStream):
         super().__init__(*args, **kwargs)
         self.state_partitioning_keys = []
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """What `audit_log` collected for the guild (read on demand if it did not run)."""
         guild_id = str((context or {})["guild_id"])
@@ -203,6 +209,7 @@ class AuditLogUsersStream(AuditLogReferenceStream):
         super().__init__(*args, **kwargs)
         self._emitted: set[str] = set()
 
+    @override
     def post_process(self, row: Record, context: Context | None = None) -> Record | None:
         """Each user once per run, with the documented user fields only, and no `guild_id`.
 
@@ -225,6 +232,7 @@ class AuditLogWebhooksStream(AuditLogReferenceStream):
     primary_keys = schemas.AUDIT_LOG_WEBHOOKS_KEYS
     schema = schemas.AUDIT_LOG_WEBHOOKS_SCHEMA
 
+    @override
     def post_process(self, row: Record, context: Context | None = None) -> Record | None:
         """Drop the webhook's secrets, which would let anyone post as it."""
         for secret in WEBHOOK_SECRETS:

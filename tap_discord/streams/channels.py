@@ -12,6 +12,8 @@ import copy
 import threading
 import typing as t
 
+from typing_extensions import override
+
 from tap_discord import schemas
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.pagination import HasMoreTimestampPaginator
@@ -38,6 +40,7 @@ class ChannelsStream(GuildChildStream):
     primary_keys = schemas.CHANNELS_KEYS
     schema = schemas.CHANNELS_SCHEMA
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Emit copies of the cached list, so SDK edits never reach the cache."""
         guild_id = str((context or {})["guild_id"])
@@ -118,6 +121,7 @@ class ThreadsStream(GuildChildStream):
         "Threads permission",
     }
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Emit copies of the cached list."""
         guild_id = str((context or {})["guild_id"])
@@ -207,6 +211,7 @@ class ThreadsStream(GuildChildStream):
         except ResourceSkippedError as exc:
             self.warn_skipped(exc, context)
 
+    @override
     def get_url(self, context: Context | None) -> str:
         """Active threads per guild, or one channel's archived threads by scope."""
         context = context or {}
@@ -217,10 +222,12 @@ class ThreadsStream(GuildChildStream):
             )
         return f"{self.url_base}/guilds/{context['guild_id']}/threads/active"
 
+    @override
     def get_new_paginator(self) -> HasMoreTimestampPaginator:
         """`has_more` with `before=<archive_timestamp>` (active threads: one page)."""
         return HasMoreTimestampPaginator(None)
 
+    @override
     def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict:
         """Full archived pages; active threads take no parameters."""
         if not context or "channel_id" not in context:
@@ -230,6 +237,7 @@ class ThreadsStream(GuildChildStream):
             params["before"] = next_page_token
         return params
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """Thread lists come as `{threads, members, has_more}`."""
         yield from self.checked(response_json(response).get("threads") or [], response)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typing as t
 
+from typing_extensions import override
+
 from tap_discord import schemas
 from tap_discord.streams.guilds import GuildChildStream
 
@@ -23,6 +25,7 @@ class ScheduledEventsStream(GuildChildStream):
     primary_keys = schemas.SCHEDULED_EVENTS_KEYS
     schema = schemas.SCHEDULED_EVENTS_SCHEMA
 
+    @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict:
         """Ask for each event's subscriber count."""
         return {"with_user_count": "true"}

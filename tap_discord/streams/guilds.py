@@ -5,6 +5,7 @@ from __future__ import annotations
 import typing as t
 
 from singer_sdk.exceptions import RetriableAPIError
+from typing_extensions import override
 
 from tap_discord import schemas
 from tap_discord.client import DiscordStream
@@ -31,6 +32,7 @@ class GuildsStream(DiscordStream):
     records_jsonpath = "$"
 
     @property
+    @override
     def partitions(self) -> list[dict[str, str]]:
         """One partition per guild: `guild_ids`, or every guild the bot is in."""
         return [{"guild_id": guild_id} for guild_id in self.guild_ids()]
@@ -49,10 +51,12 @@ class GuildsStream(DiscordStream):
             self.logger.warning("The bot is in no guild: invite it to a server first.")
         return ids
 
+    @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict:
         """Ask for the approximate member and presence counts too."""
         return {"with_counts": "true"}
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """A configured guild the bot cannot read is a configuration error, not a skip.
 
@@ -71,6 +75,7 @@ class GuildsStream(DiscordStream):
                 "to that server or remove the id from guild_ids"
             ) from None
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         """Check an Unknown Guild answer against the guild's channels before believing it.
 
@@ -100,6 +105,7 @@ class GuildsStream(DiscordStream):
             return False
         return True
 
+    @override
     def get_child_context(self, record: Record, context: Context | None) -> dict[str, str]:
         """Children are read per guild."""
         return {"guild_id": str(record["id"])}
@@ -110,6 +116,7 @@ class GuildChildStream(DiscordStream):
 
     parent_stream_type = GuildsStream
 
+    @override
     def post_process(self, row: Record, context: Context | None = None) -> Record | None:
         """Tag the row with its guild, which Discord omits from most list items."""
         if context and "guild_id" not in row:

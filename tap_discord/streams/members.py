@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typing as t
 
+from typing_extensions import override
+
 from tap_discord import schemas
 from tap_discord.pagination import SnowflakeAfterPaginator
 from tap_discord.streams.guilds import GuildChildStream
@@ -26,14 +28,17 @@ class MembersStream(GuildChildStream):
         "enable it in the Developer Portal (Bot → Privileged Gateway Intents)",
     }
 
+    @override
     def get_new_paginator(self) -> SnowflakeAfterPaginator:
         """Ascending by user id; a page shorter than 1000 is the last."""
         return SnowflakeAfterPaginator(None, page_size=MEMBER_PAGE_SIZE, id_of=_user_id)
 
+    @override
     def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict:
         """Always ask for full pages."""
         return {"limit": MEMBER_PAGE_SIZE, "after": next_page_token or 0}
 
+    @override
     def post_process(self, row: Record, context: Context | None = None) -> Record | None:
         """Key members by (guild_id, user_id)."""
         row = super().post_process(row, context) or row

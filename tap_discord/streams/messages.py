@@ -29,6 +29,7 @@ import msgspec
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from typing_extensions import override
 
 from tap_discord import schemas
 from tap_discord.content_intent import MessageContentCheck
@@ -133,12 +134,14 @@ class MessagesStream(GuildChildStream):
     }
 
     @property
-    def STATE_MSG_FREQUENCY(self) -> int:  # type: ignore[override]  # noqa: N802
+    @override
+    def STATE_MSG_FREQUENCY(self) -> int:  # type: ignore[override]
         """A STATE about every page, but never more state bytes than record bytes."""
         return max(MESSAGE_PAGE_SIZE, self._bookmark_count)
 
     _bookmark_count = 0
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Walk the guild's channels and threads, oldest new message first in each.
 
@@ -184,6 +187,7 @@ class MessagesStream(GuildChildStream):
         threads_stream = t.cast("ThreadsStream", self.discord_tap.streams["threads"])
         return self.readable(threads_stream.guild_threads(guild_id, contact))
 
+    @override
     def fetch_pages(
         self, session: requests.Session, context: Context, priority: int | None = None
     ) -> Generator[Page, None, None]:
@@ -228,6 +232,7 @@ class MessagesStream(GuildChildStream):
     _guild_state: dict[str, t.Any] | None = None
     _channel_read: str | None = None  # the channel or thread `get_records` reads now
 
+    @override
     def _increment_stream_state(
         self, latest_record: dict[str, t.Any], *, context: Context | None = None
     ) -> None:
@@ -243,6 +248,8 @@ class MessagesStream(GuildChildStream):
         the state's partition list for the guild on every record. The result is the
         same: the partition's `replication_key` and `replication_key_value`, the id of
         the last record.
+
+        A private SDK hook (see sdkcontract.py).
         """
         state = self._guild_state
         channel_id = self._channel_read
@@ -351,6 +358,7 @@ class MessagesStream(GuildChildStream):
             where = {"guild_id": context["guild_id"], "channel_id": channel_id}
             self.warn_skipped(exc, where)
 
+    @override
     def new_page_paginator(self, context: Context) -> SnowflakeAfterPaginator:
         """Forward by snowflake from the context's `after`, up to its `until`.
 
@@ -365,11 +373,13 @@ class MessagesStream(GuildChildStream):
             until=context.get("until"),
         )
 
+    @override
     def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict:
         """`after` the bookmark (or the previous page's newest id), 100 per page."""
         after = next_page_token if next_page_token is not None else (context or {})["after"]
         return {"after": after, "limit": MESSAGE_PAGE_SIZE}
 
+    @override
     def _require_json(self, response: requests.Response) -> None:
         """A worker reads only the ids of a page (to page on); the rest is parsed later.
 
@@ -386,12 +396,14 @@ class MessagesStream(GuildChildStream):
         except requests.RequestException as exc:
             raise RetriableAPIError(str(exc), response) from exc
 
+    @override
     def newest_first(self, response: requests.Response) -> bool:
         """Whether the page's ids strictly decrease, as Discord sends them (worker thread)."""
         ids = page_ids(response)
         # Sorted newest first with no id twice (as one check in C: a page is 100 ids).
         return ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids)
 
+    @override
     def page_records(self, page: Page) -> list[dict[str, t.Any]]:
         """A page's messages, oldest first (Discord sends them newest-first, even with `after`)."""
         try:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import typing as t
 
+from typing_extensions import override
+
 from tap_discord import schemas
 from tap_discord.client import DiscordStream
 from tap_discord.pagination import SnowflakeAfterPaginator
@@ -53,10 +55,12 @@ class UserGuildsStream(DiscordStream):
         super().__init__(*args, **kwargs)
         self.selected_by_default = self.discord_tap.auth_mode == "oauth"
 
+    @override
     def get_new_paginator(self) -> SnowflakeAfterPaginator:
         """Ascending by guild id; a short page is the last."""
         return SnowflakeAfterPaginator(None, page_size=GUILD_PAGE_SIZE, id_of=_id)
 
+    @override
     def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict:
         """Full pages, with member counts."""
         return {
@@ -65,6 +69,7 @@ class UserGuildsStream(DiscordStream):
             "with_counts": "true",
         }
 
+    @override
     def get_child_context(self, record: Record, context: Context | None) -> dict[str, str]:
         """`user_guild_members` is read once per guild."""
         return {"guild_id": str(record["id"])}
@@ -100,6 +105,7 @@ class UserGuildMembersStream(DiscordStream):
         super().__init__(*args, **kwargs)
         self.state_partitioning_keys = []
 
+    @override
     def post_process(self, row: Record, context: Context | None = None) -> Record | None:
         """Tag the member with its guild and user, which the object leaves implicit."""
         if context:
