@@ -43,6 +43,7 @@ from tap_discord.errors import OutputClosedError, UserFacingError
 from tap_discord.gctuning import collector_tuned_for_records
 from tap_discord.preflight import parse_json_file, state_errors, unknown_selected_streams
 from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter
+from tap_discord.sharedlists import SharedLists
 from tap_discord.snowflake import (
     after_cursor_for,
     is_snowflake,
@@ -228,8 +229,6 @@ class TapDiscord(Tap):
         """Validate the settings JSON Schema cannot express, before any request."""
         super().__init__(*args, validate_config=validate_config, **kwargs)
         self._state_writer = JsonStateWriter(self.message_writer)  # no deep copy per STATE
-        self.cache: dict[tuple[str, str], list[dict[str, t.Any]]] = {}
-        self.unreadable_channels: set[str] = set()
         if validate_config:
             errors = self.check_settings()
             if errors:
@@ -387,6 +386,11 @@ class TapDiscord(Tap):
         return {str(v) for v in values} if values else None
 
     # Shared resources -----------------------------------------------------------------
+
+    @cached_property
+    def shared_lists(self) -> SharedLists:
+        """The guild, channel and thread lists the streams of this run share."""
+        return SharedLists(self.streams, self.configured_guild_ids)
 
     @cached_property
     def limiter(self) -> RateLimiter:

@@ -39,7 +39,7 @@ from tap_discord.prefetch import DRAINED_LANE_PAGES, Prefetcher
 from tap_discord.responses import MalformedResponseError, response_json
 from tap_discord.schemas.messages import EXTRAS_FIELD_NAMES
 from tap_discord.snowflake import by_id, is_snowflake, lookback_cursor, max_snowflake
-from tap_discord.streams.channels import ChannelsStream, FirstContact, ThreadsStream
+from tap_discord.streams.channels import FirstContact
 from tap_discord.streams.guilds import GuildChildStream
 from tap_discord.writer import FloatFreeRecord
 
@@ -181,8 +181,7 @@ class MessagesStream(GuildChildStream):
         `contact`: shared with the workers that read the guild's channels meanwhile;
         the first request to each channel, from either side, goes alone.
         """
-        threads_stream = t.cast("ThreadsStream", self.discord_tap.streams["threads"])
-        return self.readable(threads_stream.guild_threads(guild_id, contact))
+        return self.readable(self.discord_tap.shared_lists.threads(guild_id, contact))
 
     def fetch_pages(
         self, session: requests.Session, context: Context, priority: int | None = None
@@ -193,7 +192,7 @@ class MessagesStream(GuildChildStream):
         alone, and a 403 marks it unreadable at once (`FirstContact`).
         """
         channel_id = str(context["channel_id"])
-        unreadable = self.discord_tap.unreadable_channels
+        unreadable = self.discord_tap.shared_lists.unreadable_channels
         contact = self._first_contact
         asks_first = contact is not None and contact.first(channel_id)
         try:
@@ -313,8 +312,7 @@ class MessagesStream(GuildChildStream):
 
     def channel_targets(self, guild_id: str) -> list[dict[str, t.Any]]:
         """The guild's channels with a message history, by id (`readable`)."""
-        channels_stream = t.cast("ChannelsStream", self.discord_tap.streams["channels"])
-        return self.readable(channels_stream.guild_channels(guild_id))
+        return self.readable(self.discord_tap.shared_lists.channels(guild_id))
 
     def readable(self, items: Iterable[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
         """The channels or threads of `items` to read, by id.
@@ -328,7 +326,7 @@ class MessagesStream(GuildChildStream):
             item
             for item in items
             if item.get("type") in MESSAGE_CHANNEL_TYPES
-            and str(item["id"]) not in tap.unreadable_channels
+            and str(item["id"]) not in tap.shared_lists.unreadable_channels
             and (
                 wanted is None or str(item["id"]) in wanted or str(item.get("parent_id")) in wanted
             )
@@ -347,7 +345,7 @@ class MessagesStream(GuildChildStream):
         except ResourceSkippedError as exc:
             channel_id = str(context["channel_id"])
             if exc.status == 403:
-                self.discord_tap.unreadable_channels.add(channel_id)
+                self.discord_tap.shared_lists.unreadable_channels.add(channel_id)
             where = {"guild_id": context["guild_id"], "channel_id": channel_id}
             self.warn_skipped(exc, where)
 
