@@ -12,13 +12,15 @@ guild ids          `user_guilds`        `guilds` (its partitions; every guild st
 channels of guild  `channels`           `messages` (the channels to read), `threads`
                                         (parents of archived threads), `guilds`
                                         (the Unknown Guild cross-check)
-threads of guild   `threads`            `messages` (the threads to read)
+threads of guild   `threads`            `messages` (the threads to read; it has them
+                                        listed first, see below)
 unreadable         `threads`,           both, so a channel refused once is not asked
 channels           `messages`           again
 audit-log names    `audit_log`          the four `audit_log_*` reference streams
 =================  ===================  =============================================
 
-The order the streams run in (`streams.BOT_STREAMS`, checked by `order_problems`):
+The order the streams run in: for each guild, the SDK syncs the children of
+`guilds` in the order of `streams.BOT_STREAMS`, which `order_problems` checks:
 
 1. `guilds` before its children, which the SDK does for a parent stream;
 2. `messages` before `threads`: the messages stream lists the threads while its
