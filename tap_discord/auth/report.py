@@ -54,17 +54,18 @@ def _oauth_report(tap: TapDiscord, auth: DiscordOAuth2) -> list[str]:
 
 
 def _bot_report(tap: TapDiscord) -> list[str]:
+    api_url = tap.settings.api_url
     session = requests.Session()
-    session.headers["User-Agent"] = tap.user_agent
+    session.headers["User-Agent"] = tap.settings.user_agent
     tap.mount_rate_limiter(session)
     timeout = request_timeout(tap.config)
 
     def get(path: str) -> dict[str, t.Any]:
         try:
-            response = session.get(f"{tap.api_url}{path}", auth=tap.authenticator, timeout=timeout)
+            response = session.get(f"{api_url}{path}", auth=tap.authenticator, timeout=timeout)
         except requests.RequestException:
             raise RequestFailedError(
-                f"GET {path} failed: cannot reach Discord at {tap.api_url}"
+                f"GET {path} failed: cannot reach Discord at {api_url}"
             ) from None
         if response.status_code == 401:
             raise AuthenticationError(tap.unauthorized_message(path))

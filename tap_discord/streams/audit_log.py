@@ -144,7 +144,7 @@ class AuditLogStream(GuildChildStream):
         bookmark = self.get_context_state(context).get("replication_key_value")
         if bookmark is not None and is_snowflake(bookmark):
             return int(bookmark)
-        return self.discord_tap.start_after
+        return self.discord_tap.settings.start_after
 
     def get_new_paginator(self) -> SnowflakeAfterPaginator:
         """Forward by entry id; a page shorter than 100 is the last."""

@@ -50,7 +50,7 @@ class GuildsStream(DiscordStream):
         try:
             yield from self.request_records(context)
         except ResourceSkippedError as exc:
-            if not self.discord_tap.configured_guild_ids:
+            if not self.discord_tap.settings.configured_guild_ids:
                 self.warn_skipped(exc, context)
                 return
             raise ConfigError(

@@ -275,19 +275,19 @@ class MessagesStream(GuildChildStream):
 
     def prefetcher(self, plan: list[Context]) -> t.ContextManager[Prefetcher | None]:
         """Worker threads for the plan's pages (more may be added), or None with one thread."""
-        workers = self.discord_tap.max_workers
+        workers = self.discord_tap.settings.max_workers
         if workers <= 1:
             return contextlib.nullcontext()
         return Prefetcher(
             self,
             plan,
             workers=workers,
-            budget=self.discord_tap.prefetch_buffer_bytes,
+            budget=self.discord_tap.settings.prefetch_buffer_bytes,
             lane_cap=DRAINED_LANE_PAGES,
             skippable=(ResourceSkippedError,),
             before_wait=self.discord_tap.flush_output,
-            spill_budget=self.discord_tap.prefetch_spill_bytes,
-            spill_dir=self.discord_tap.prefetch_spill_dir,
+            spill_budget=self.discord_tap.settings.prefetch_spill_bytes,
+            spill_dir=self.discord_tap.settings.prefetch_spill_dir,
             logger=self.logger,
         )
 
@@ -305,10 +305,10 @@ class MessagesStream(GuildChildStream):
         Resume after the bookmark, less `message_lookback` (edits and reactions of recent
         messages); a first sync starts at `start_date` (or the beginning).
         """
-        tap = self.discord_tap
+        settings = self.discord_tap.settings
         if bookmark is not None:
-            return lookback_cursor(int(bookmark), tap.message_lookback, tap.start_after)
-        return tap.start_after
+            return lookback_cursor(int(bookmark), settings.message_lookback, settings.start_after)
+        return settings.start_after
 
     def channel_targets(self, guild_id: str) -> list[dict[str, t.Any]]:
         """The guild's channels with a message history, by id (`readable`)."""
@@ -321,7 +321,7 @@ class MessagesStream(GuildChildStream):
         thread through its parent too).
         """
         tap = self.discord_tap
-        wanted = tap.configured_channel_ids
+        wanted = tap.settings.configured_channel_ids
         targets = [
             item
             for item in items

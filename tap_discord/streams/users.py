@@ -51,7 +51,7 @@ class UserGuildsStream(DiscordStream):
         unless the catalog selects it.
         """
         super().__init__(*args, **kwargs)
-        self.selected_by_default = self.discord_tap.auth_mode == "oauth"
+        self.selected_by_default = self.discord_tap.settings.auth_mode == "oauth"
 
     def get_new_paginator(self) -> SnowflakeAfterPaginator:
         """Ascending by guild id; a short page is the last."""
