@@ -86,7 +86,7 @@ class DiscordStream(RESTStream[t.Any]):
     @override
     def url_base(self) -> str:
         """Discord's API root (or the emulator's, for tests and the demo)."""
-        return self.discord_tap.api_url
+        return self.discord_tap.settings.api_url
 
     @property
     @override
@@ -98,7 +98,7 @@ class DiscordStream(RESTStream[t.Any]):
     @override
     def http_headers(self) -> dict[str, str]:
         """Discord asks for `User-Agent: DiscordBot (url, version)` and may block others."""
-        return {"User-Agent": self.discord_tap.user_agent}
+        return {"User-Agent": self.discord_tap.settings.user_agent}
 
     @property
     @override

@@ -105,10 +105,10 @@ class MessageContentCheck:
         Bot tokens may read `/applications/@me`; an OAuth2 Bearer token may not (and its
         streams have no messages), so the shape of the messages decides then.
         """
-        if self._tap.auth_mode != "bot":
+        if self._tap.settings.auth_mode != "bot":
             return None
         try:
-            body = self._stream.get_json(f"{self._tap.api_url}/applications/@me")
+            body = self._stream.get_json(f"{self._tap.settings.api_url}/applications/@me")
         except (ResourceSkippedError, RequestFailedError):
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("flags"), int):

@@ -8,9 +8,11 @@ check returns one line per problem naming what is wrong and what to do.
 
 from __future__ import annotations
 
+import io
 import json
 import typing as t
 
+from tap_discord.errors import UserFacingError
 from tap_discord.snowflake import is_snowflake
 from tap_discord.streams.messages import BOOKMARKS_KEY
 
@@ -20,6 +22,17 @@ START_OVER = (
     "fix or delete that entry (meltano state set/clear), or rerun with --full-refresh "
     "to read everything again"
 )
+
+
+def checked_json_file(handle: t.IO[str] | None, what: str) -> t.IO[str] | None:
+    """The file again (re-readable), or a one-line error if it is not a JSON object."""
+    if handle is None:
+        return None
+    text = handle.read()
+    _, error = parse_json_file(text, f"{what} {getattr(handle, 'name', '')!r}".strip())
+    if error:
+        raise UserFacingError(error)
+    return io.StringIO(text)
 
 
 def parse_json_file(text: str, what: str) -> tuple[t.Any, str | None]:

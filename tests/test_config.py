@@ -202,4 +202,4 @@ def test_a_spill_dir_under_home_is_expanded(tmp_path, monkeypatch) -> None:
     (tmp_path / "spill").mkdir()
     monkeypatch.setenv("HOME", str(tmp_path))
     tap = TapDiscord(config=offline(prefetch_spill_dir="~/spill"))  # validated: no error
-    assert tap.prefetch_spill_dir == str(tmp_path / "spill")
+    assert tap.settings.prefetch_spill_dir == str(tmp_path / "spill")

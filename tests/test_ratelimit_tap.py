@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tap_discord.tap import DEFAULT_MAX_WORKERS
+from tap_discord.settings import DEFAULT_MAX_WORKERS
 from tests.emulator import Emulator, WorldSpec
 from tests.emulator.core import RequestRecord
 from tests.tapharness import ROOT, TapRun, run_tap

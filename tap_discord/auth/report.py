@@ -57,7 +57,7 @@ def _bot_report(tap: TapDiscord) -> list[str]:
 
     def get(path: str) -> dict[str, t.Any]:
         try:
-            body = stream.get_json(f"{tap.api_url}{path}")
+            body = stream.get_json(f"{tap.settings.api_url}{path}")
         except ResourceSkippedError as exc:
             raise RequestFailedError(f"GET {path}: {exc.reason}") from None
         return body if isinstance(body, dict) else {}

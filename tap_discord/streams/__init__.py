@@ -23,7 +23,9 @@ from tap_discord.streams.users import (
     UserGuildsStream,
 )
 
-#: Streams a bot token can read, in catalog order.
+#: Streams a bot token can read, in catalog order. The SDK syncs the children of
+#: `guilds` in this order for each guild, which is the order the lists they share need
+#: (`sharedlists.RUNS_BEFORE`, checked by the tests).
 BOT_STREAMS = (
     GuildsStream,
     ChannelsStream,

@@ -146,7 +146,7 @@ class AuditLogStream(GuildChildStream):
         bookmark = self.get_context_state(context).get("replication_key_value")
         if bookmark is not None and is_snowflake(bookmark):
             return int(bookmark)
-        return self.discord_tap.start_after
+        return self.discord_tap.settings.start_after
 
     @override
     def get_new_paginator(self) -> SnowflakeAfterPaginator:
@@ -190,9 +190,9 @@ class AuditLogReferenceStream(GuildChildStream):
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """What `audit_log` collected for the guild (read on demand if it did not run)."""
         guild_id = str((context or {})["guild_id"])
-        audit_log = t.cast("AuditLogStream", self.discord_tap.streams["audit_log"])
+        references = self.discord_tap.shared_lists.audit_log_references(guild_id)
         check, where = self.record_check.check, f"/guilds/{guild_id}/audit-logs"
-        for item in audit_log.references(guild_id).take(self.kind):
+        for item in references.take(self.kind):
             yield check(item, where)
 
 

@@ -1,9 +1,9 @@
 """Guild channels and threads (active and archived).
 
-Both lists are read once per guild and run and cached on the tap, because the
-messages stream walks the same channels and threads: reading them twice would cost
-requests (archived threads take two per channel) and invalid requests for channels
-the bot cannot see.
+Both lists are read once per guild and run and kept in the tap's `SharedLists`,
+because the messages stream walks the same channels and threads: reading them twice
+would cost requests (archived threads take two per channel) and invalid requests for
+channels the bot cannot see.
 """
 
 from __future__ import annotations
@@ -42,29 +42,16 @@ class ChannelsStream(GuildChildStream):
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """Emit copies of the cached list, so SDK edits never reach the cache."""
+        """Emit copies of the shared list, so SDK edits never reach it."""
         guild_id = str((context or {})["guild_id"])
-        yield from copy.deepcopy(self.guild_channels(guild_id))
-
-    def guild_channels(self, guild_id: str) -> list[dict[str, t.Any]]:
-        """The guild's channels, ordered by id, read at most once per run.
-
-        A guild whose list Discord refuses is skipped with one warning (no channels).
-        """
-        try:
-            return self.read_guild_channels(guild_id)
-        except ResourceSkippedError as exc:
-            self.warn_skipped(exc, {"guild_id": guild_id})
-            self.discord_tap.cache[("channels", guild_id)] = []
-            return []
+        yield from copy.deepcopy(self.discord_tap.shared_lists.channels(guild_id))
 
     def read_guild_channels(self, guild_id: str) -> list[dict[str, t.Any]]:
-        """The cached list, or read it; raises ResourceSkippedError if Discord refuses."""
-        key = ("channels", guild_id)
-        if key not in self.discord_tap.cache:
-            records = self.request_records({"guild_id": guild_id})
-            self.discord_tap.cache[key] = sorted(records, key=by_id)
-        return t.cast("list[dict[str, t.Any]]", self.discord_tap.cache[key])
+        """Read the guild's channels, by id; raises ResourceSkippedError if Discord refuses.
+
+        Called once per guild and run, by `SharedLists`, which keeps the list.
+        """
+        return sorted(self.request_records({"guild_id": guild_id}), key=by_id)
 
 
 class FirstContact:
@@ -123,24 +110,16 @@ class ThreadsStream(GuildChildStream):
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """Emit copies of the cached list."""
+        """Emit copies of the shared list (listed by `messages` if it ran first)."""
         guild_id = str((context or {})["guild_id"])
-        yield from copy.deepcopy(self.guild_threads(guild_id))
+        yield from copy.deepcopy(self.discord_tap.shared_lists.threads(guild_id))
 
-    def guild_threads(
-        self, guild_id: str, contact: FirstContact | None = None
-    ) -> list[dict[str, t.Any]]:
-        """Every thread of the guild the bot can list, by id, read at most once per run.
+    def list_threads(self, guild_id: str, contact: FirstContact | None) -> list[dict[str, t.Any]]:
+        """Active threads, then archived ones per parent channel, de-duplicated, by id.
 
+        Called once per guild and run, by `SharedLists`, which keeps the list.
         `contact`: shared with threads that read the guild's channels meanwhile.
         """
-        key = ("threads", guild_id)
-        if key not in self.discord_tap.cache:
-            self.discord_tap.cache[key] = self._list_threads(guild_id, contact)
-        return t.cast("list[dict[str, t.Any]]", self.discord_tap.cache[key])
-
-    def _list_threads(self, guild_id: str, contact: FirstContact | None) -> list[dict[str, t.Any]]:
-        """Active threads, then archived ones per parent channel, de-duplicated."""
         found: dict[str, dict[str, t.Any]] = {}
         for thread in self._read({"guild_id": guild_id}):
             found[str(thread["id"])] = thread
@@ -153,10 +132,10 @@ class ThreadsStream(GuildChildStream):
         self, guild_id: str, contact: FirstContact | None
     ) -> Iterable[dict[str, t.Any]]:
         """Public, then private (if allowed) archived threads of each parent channel."""
-        channels_stream = t.cast("ChannelsStream", self.discord_tap.streams["channels"])
-        unreadable = self.discord_tap.unreadable_channels
+        shared = self.discord_tap.shared_lists
+        unreadable = shared.unreadable_channels
         private_allowed = True
-        for channel in channels_stream.guild_channels(guild_id):
+        for channel in shared.channels(guild_id):
             channel_id = str(channel["id"])
             if channel.get("type") not in THREAD_PARENT_TYPES:
                 continue
@@ -178,7 +157,7 @@ class ThreadsStream(GuildChildStream):
         Returns whether private archived threads may still be asked for (a 50013 on
         one channel means the bot lacks Manage Threads in the whole guild).
         """
-        unreadable = self.discord_tap.unreadable_channels
+        unreadable = self.discord_tap.shared_lists.unreadable_channels
         context = {"guild_id": guild_id, "channel_id": channel_id, "scope": "public"}
         try:
             yield from self.request_records(context)

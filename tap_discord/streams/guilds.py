@@ -17,8 +17,6 @@ if t.TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Context, Record
 
-    from tap_discord.streams.channels import ChannelsStream
-
 UNKNOWN_GUILD = 10004
 
 
@@ -35,21 +33,10 @@ class GuildsStream(DiscordStream):
     @override
     def partitions(self) -> list[dict[str, str]]:
         """One partition per guild: `guild_ids`, or every guild the bot is in."""
-        return [{"guild_id": guild_id} for guild_id in self.guild_ids()]
-
-    def guild_ids(self) -> list[str]:
-        """Configured guilds, else the bot's guilds listed from `/users/@me/guilds`."""
-        configured = self.discord_tap.configured_guild_ids
-        if configured:
-            return configured
-        key = ("user_guilds", "@me")
-        if key not in self.discord_tap.cache:
-            lister = t.cast("DiscordStream", self.discord_tap.streams["user_guilds"])
-            self.discord_tap.cache[key] = list(lister.request_records({}))
-        ids = [str(guild["id"]) for guild in self.discord_tap.cache[key]]
+        ids = self.discord_tap.shared_lists.guild_ids()
         if not ids:
             self.logger.warning("The bot is in no guild: invite it to a server first.")
-        return ids
+        return [{"guild_id": guild_id} for guild_id in ids]
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict:
@@ -67,7 +54,7 @@ class GuildsStream(DiscordStream):
         try:
             yield from self.request_records(context)
         except ResourceSkippedError as exc:
-            if not self.discord_tap.configured_guild_ids:
+            if not self.discord_tap.settings.configured_guild_ids:
                 self.warn_skipped(exc, context)
                 return
             raise ConfigError(
@@ -88,22 +75,14 @@ class GuildsStream(DiscordStream):
             super().validate_response(response)
         except ResourceSkippedError as exc:
             guild_id = exc.resource.rstrip("/").rsplit("/", 1)[-1]
-            if exc.code == UNKNOWN_GUILD and self.channels_readable(guild_id):
+            readable = self.discord_tap.shared_lists.channels_readable
+            if exc.code == UNKNOWN_GUILD and readable(guild_id):
                 raise RetriableAPIError(
                     f"Unknown Guild for guild {guild_id} although the bot can read its "
                     "channels (a known Discord API fault, discord-api-docs #8445)",
                     response,
                 ) from None
             raise
-
-    def channels_readable(self, guild_id: str) -> bool:
-        """Whether the guild's channel list can be read (the channels stream keeps it)."""
-        lister = t.cast("ChannelsStream", self.discord_tap.streams["channels"])
-        try:
-            lister.read_guild_channels(guild_id)
-        except ResourceSkippedError:
-            return False
-        return True
 
     @override
     def get_child_context(self, record: Record, context: Context | None) -> dict[str, str]:

@@ -40,7 +40,7 @@ from tap_discord.prefetch import DRAINED_LANE_PAGES, Prefetcher
 from tap_discord.responses import MalformedResponseError, response_json
 from tap_discord.schemas.messages import EXTRAS_FIELD_NAMES
 from tap_discord.snowflake import by_id, is_snowflake, lookback_cursor, max_snowflake
-from tap_discord.streams.channels import ChannelsStream, FirstContact, ThreadsStream
+from tap_discord.streams.channels import FirstContact
 from tap_discord.streams.guilds import GuildChildStream
 from tap_discord.writer import FloatFreeRecord
 
@@ -184,8 +184,7 @@ class MessagesStream(GuildChildStream):
         `contact`: shared with the workers that read the guild's channels meanwhile;
         the first request to each channel, from either side, goes alone.
         """
-        threads_stream = t.cast("ThreadsStream", self.discord_tap.streams["threads"])
-        return self.readable(threads_stream.guild_threads(guild_id, contact))
+        return self.readable(self.discord_tap.shared_lists.threads(guild_id, contact))
 
     @override
     def fetch_pages(
@@ -197,7 +196,7 @@ class MessagesStream(GuildChildStream):
         alone, and a 403 marks it unreadable at once (`FirstContact`).
         """
         channel_id = str(context["channel_id"])
-        unreadable = self.discord_tap.unreadable_channels
+        unreadable = self.discord_tap.shared_lists.unreadable_channels
         contact = self._first_contact
         asks_first = contact is not None and contact.first(channel_id)
         try:
@@ -283,19 +282,19 @@ class MessagesStream(GuildChildStream):
 
     def prefetcher(self, plan: list[Context]) -> t.ContextManager[Prefetcher | None]:
         """Worker threads for the plan's pages (more may be added), or None with one thread."""
-        workers = self.discord_tap.max_workers
+        workers = self.discord_tap.settings.max_workers
         if workers <= 1:
             return contextlib.nullcontext()
         return Prefetcher(
             self,
             plan,
             workers=workers,
-            budget=self.discord_tap.prefetch_buffer_bytes,
+            budget=self.discord_tap.settings.prefetch_buffer_bytes,
             lane_cap=DRAINED_LANE_PAGES,
             skippable=(ResourceSkippedError,),
             before_wait=self.discord_tap.flush_output,
-            spill_budget=self.discord_tap.prefetch_spill_bytes,
-            spill_dir=self.discord_tap.prefetch_spill_dir,
+            spill_budget=self.discord_tap.settings.prefetch_spill_bytes,
+            spill_dir=self.discord_tap.settings.prefetch_spill_dir,
             logger=self.logger,
         )
 
@@ -313,15 +312,14 @@ class MessagesStream(GuildChildStream):
         Resume after the bookmark, less `message_lookback` (edits and reactions of recent
         messages); a first sync starts at `start_date` (or the beginning).
         """
-        tap = self.discord_tap
+        settings = self.discord_tap.settings
         if bookmark is not None:
-            return lookback_cursor(int(bookmark), tap.message_lookback, tap.start_after)
-        return tap.start_after
+            return lookback_cursor(int(bookmark), settings.message_lookback, settings.start_after)
+        return settings.start_after
 
     def channel_targets(self, guild_id: str) -> list[dict[str, t.Any]]:
         """The guild's channels with a message history, by id (`readable`)."""
-        channels_stream = t.cast("ChannelsStream", self.discord_tap.streams["channels"])
-        return self.readable(channels_stream.guild_channels(guild_id))
+        return self.readable(self.discord_tap.shared_lists.channels(guild_id))
 
     def readable(self, items: Iterable[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
         """The channels or threads of `items` to read, by id.
@@ -330,12 +328,12 @@ class MessagesStream(GuildChildStream):
         thread through its parent too).
         """
         tap = self.discord_tap
-        wanted = tap.configured_channel_ids
+        wanted = tap.settings.configured_channel_ids
         targets = [
             item
             for item in items
             if item.get("type") in MESSAGE_CHANNEL_TYPES
-            and str(item["id"]) not in tap.unreadable_channels
+            and str(item["id"]) not in tap.shared_lists.unreadable_channels
             and (
                 wanted is None or str(item["id"]) in wanted or str(item.get("parent_id")) in wanted
             )
@@ -354,7 +352,7 @@ class MessagesStream(GuildChildStream):
         except ResourceSkippedError as exc:
             channel_id = str(context["channel_id"])
             if exc.status == 403:
-                self.discord_tap.unreadable_channels.add(channel_id)
+                self.discord_tap.shared_lists.unreadable_channels.add(channel_id)
             where = {"guild_id": context["guild_id"], "channel_id": channel_id}
             self.warn_skipped(exc, where)
 

@@ -53,7 +53,7 @@ class UserGuildsStream(DiscordStream):
         unless the catalog selects it.
         """
         super().__init__(*args, **kwargs)
-        self.selected_by_default = self.discord_tap.auth_mode == "oauth"
+        self.selected_by_default = self.discord_tap.settings.auth_mode == "oauth"
 
     @override
     def get_new_paginator(self) -> SnowflakeAfterPaginator:
