@@ -272,14 +272,20 @@ class DiscordStream(RESTStream[t.Any]):
 
         return send
 
-    def get_json(self, url: str) -> t.Any:
+    def get_json(self, url: str, *, retries: bool = True) -> t.Any:
         """One GET outside the stream's own records (e.g. the application's flags).
 
         Same limiter, checks and retries as a page, no record metric; 403/404 raise
         ResourceSkippedError and exhausted retries RequestFailedError, as for pages.
+        `retries=False` makes one attempt, whose failure is raised as it is (a
+        `RetriableAPIError` or a `requests` exception): a connection check answers at
+        once rather than after the back-off.
         """
         session = self.requests_session
-        send = self.request_decorator(functools.partial(self._send_with, session))
+        send: t.Callable[[requests.PreparedRequest, Context | None], requests.Response]
+        send = functools.partial(self._send_with, session)
+        if retries:
+            send = self.request_decorator(send)
         request = requests.Request("GET", url, headers={"User-Agent": self.user_agent})
         session.auth = self.authenticator
         return response_json(send(session.prepare_request(request), None))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -412,6 +413,24 @@ def test_connection_check_for_a_bot_names_its_intents(tmp_path) -> None:
     assert "Message Content (MESSAGE_CONTENT): off" in run.stdout
     assert "Server Members (GUILD_MEMBERS): on" in run.stdout
     assert "check-bot-token-never-print" not in run.output
+
+
+def test_connection_check_without_discord_is_one_line_after_one_attempt() -> None:
+    """No retries and back-off for a check: the first refused connection is the answer."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once the block ends: connections are refused
+    run = run_tap(
+        {"bot_token": "unreachable-bot-token-never-print", "api_url": f"http://127.0.0.1:{port}"},
+        args=("--test=auth",),
+    )
+    assert run.returncode == 1
+    lines = error_lines(run)
+    assert len(lines) == 1
+    assert f"cannot reach Discord at http://127.0.0.1:{port}" in lines[0]
+    assert "Traceback" not in run.output
+    assert "still failed after" not in run.output  # the message after exhausted retries
+    assert "unreachable-bot-token-never-print" not in run.output
 
 
 def test_connection_check_with_a_bad_token_is_one_line(world, tmp_path) -> None:

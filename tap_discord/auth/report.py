@@ -8,6 +8,9 @@ from __future__ import annotations
 import typing as t
 from datetime import datetime, timezone
 
+import requests
+from singer_sdk.exceptions import RetriableAPIError
+
 from tap_discord.auth.oauth import DiscordOAuth2
 from tap_discord.errors import RequestFailedError, ResourceSkippedError
 from tap_discord.intents import GUILD_MEMBERS_FLAGS, MESSAGE_CONTENT_FLAGS, PRIVILEGED_INTENTS
@@ -52,14 +55,21 @@ def _oauth_report(tap: TapDiscord, auth: DiscordOAuth2) -> list[str]:
 
 
 def _bot_report(tap: TapDiscord) -> list[str]:
-    # The guilds stream's request helper: the streams' limiter, checks and retries.
+    # The guilds stream's request helper: the streams' limiter and checks, one attempt.
     stream = t.cast("DiscordStream", tap.streams["guilds"])
+    api_url = tap.settings.api_url
 
     def get(path: str) -> dict[str, t.Any]:
         try:
-            body = stream.get_json(f"{tap.settings.api_url}{path}")
+            body = stream.get_json(f"{api_url}{path}", retries=False)
         except ResourceSkippedError as exc:
             raise RequestFailedError(f"GET {path}: {exc.reason}") from None
+        except RetriableAPIError as exc:
+            raise RequestFailedError(f"GET {path}: Discord answered {exc}; try again") from None
+        except requests.RequestException as exc:
+            raise RequestFailedError(
+                f"GET {path} failed: cannot reach Discord at {api_url} ({type(exc).__name__})"
+            ) from None
         return body if isinstance(body, dict) else {}
 
     user = get("/users/@me")
