@@ -40,6 +40,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `tests` and `scripts` importable
@@ -150,25 +151,37 @@ def tap_settings(api_url: str, pacing: str) -> dict[str, str]:
     return settings
 
 
+def run_meltano(
+    meltano: Meltano, args: list[str], log: Path, *, discard_stdout: bool = False
+) -> tuple[float, Any]:
+    """`meltano <args>`, its output to `log` (stdout to /dev/null if `discard_stdout`).
+
+    Returns its wall seconds and its `os.wait4` usage (which includes its plugins').
+    """
+    with log.open("wb") as out, open(os.devnull, "wb") as devnull:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            meltano.argv(*args),
+            cwd=ROOT,
+            env=meltano.env,
+            stdin=subprocess.DEVNULL,
+            stdout=devnull if discard_stdout else out,
+            stderr=out,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.monotonic() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"meltano {' '.join(args)} failed; see {log}")
+    return seconds, usage
+
+
 def run_tap_alone(messages: int, pacing: str, scratch: Path) -> float:
     """`meltano invoke tap-discord > /dev/null`; its wall seconds."""
     with EmulatorProcess(messages) as emulator:
         meltano = Meltano(workdir=scratch, settings=tap_settings(emulator.api_url, pacing))
-        env_file = scratch / "empty.env"
-        env_file.touch()
-        argv = [str(meltano.executable), "--env-file", str(env_file), "invoke", "tap-discord"]
-        with (scratch / "tap.err").open("wb") as err:
-            started = time.monotonic()
-            subprocess.run(
-                argv,
-                cwd=ROOT,
-                env=meltano.env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                check=True,
-            )
-            return time.monotonic() - started
+        args = ["invoke", "tap-discord"]
+        seconds, _ = run_meltano(meltano, args, scratch / "tap.err", discard_stdout=True)
+    return seconds
 
 
 def run_pipeline(
@@ -191,26 +204,12 @@ def run_pipeline(
         )
         settings.update({f"TARGET_POSTGRES_{k.upper()}": v for k, v in target.items()})
         meltano = Meltano(workdir=scratch, settings=settings)
-        env_file = scratch / "empty.env"
-        env_file.touch()
-        argv = [str(meltano.executable), "--env-file", str(env_file)]
-        argv += ["run", "tap-discord", "target-postgres"]
-        with (
-            Sampler(LOADER_MARK) as loader,
-            Sampler(TAP_MARK) as tap,
-            (scratch / "run.log").open("wb") as log,
-        ):
-            started = time.monotonic()
-            process = subprocess.Popen(
-                argv, cwd=ROOT, env=meltano.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
-            )
-            _, status, rusage = os.wait4(process.pid, 0)
-            seconds = time.monotonic() - started
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise RuntimeError(f"meltano run failed; see {scratch / 'run.log'}")
+        with Sampler(LOADER_MARK) as loader, Sampler(TAP_MARK) as tap:
+            args = ["run", "tap-discord", "target-postgres"]
+            seconds, usage = run_meltano(meltano, args, scratch / "run.log")
         rows, distinct = count_messages(pg.dsn)
     # Meltano waits for both plugins, so its usage includes theirs.
-    total = rusage.ru_utime + rusage.ru_stime
+    total = usage.ru_utime + usage.ru_stime
     own = Usage(cpu_seconds=total - loader.usage.cpu_seconds - tap.usage.cpu_seconds)
     return seconds, {"loader": loader.usage, "tap": tap.usage, "meltano": own}, rows, distinct
 

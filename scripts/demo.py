@@ -91,6 +91,12 @@ class Meltano:
         env.update(self.settings)
         return env
 
+    def argv(self, *args: str) -> list[str]:
+        """The command line of `meltano <args>`, with an empty env file (not the user's .env)."""
+        env_file = self.workdir / "empty.env"
+        env_file.touch()
+        return [str(self.executable), "--env-file", str(env_file), *args]
+
     def __call__(
         self,
         *args: str,
@@ -99,11 +105,8 @@ class Meltano:
         log_name: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run `meltano <args>`; raise MeltanoError (with its output's tail) on failure."""
-        env_file = self.workdir / "empty.env"
-        env_file.touch()
-        argv = [str(self.executable), "--env-file", str(env_file), *args]
         result = subprocess.run(
-            argv,
+            self.argv(*args),
             cwd=self.project,
             env={**self.env, **(env or {})},
             capture_output=True,
