@@ -34,6 +34,8 @@ import yaml
 
 from scripts.demo import LOAD_SCHEMA, STATE_ID, Meltano, MeltanoError, message_bookmarks
 from scripts.demo import NEW_MESSAGES as NEW_DEMO_MESSAGES
+from tests.guildrest_truth import KEYS as GUILD_REST_KEYS
+from tests.guildrest_truth import expected as guild_rest_truth
 from tests.pgcluster import ThrowawayPostgres, postgres_available
 from tests.tapharness import as_loaded, assert_no_secrets, nul_paths
 
@@ -70,6 +72,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "user_guilds": ("id",),
     "user_connections": ("type", "id"),
     "user_guild_members": ("guild_id", "user_id"),
+    **GUILD_REST_KEYS,
 }
 
 
@@ -235,6 +238,8 @@ def pipeline(
             "TARGET_POSTGRES_DATABASE": postgres.database,
             # A number from the environment, as a user sharing a bot token sets it.
             "TAP_DISCORD_MAX_REQUESTS_PER_SECOND": "45",
+            # meltano.yml's selection plus the opt-in thread_members: every table loads.
+            "TAP_DISCORD__SELECT": json.dumps(every_stream_selected()),
         },
     )
     catalog = json.loads(meltano("invoke", "tap-discord", "--discover").stdout)
@@ -274,6 +279,15 @@ def pipeline(
 
 
 # Ground truth ---------------------------------------------------------------------------
+
+
+def every_stream_selected() -> list[str]:
+    """`meltano.yml`'s `select` for tap-discord, plus the streams it leaves out on purpose."""
+    from tap_discord.permissions import OPT_IN_STREAMS
+
+    project = yaml.safe_load((REPO / "meltano.yml").read_text())
+    (extractor,) = [p for p in project["plugins"]["extractors"] if p["name"] == "tap-discord"]
+    return [*extractor["select"], *(f"{name}.*" for name in sorted(OPT_IN_STREAMS))]
 
 
 def guild_ids(emu: t.Any) -> list[str]:
@@ -353,6 +367,9 @@ def expected_keys(emu: t.Any, streams: set[str]) -> dict[str, set[tuple[str, ...
     }
     for kind in ("users", "webhooks", "integrations", "threads"):
         known[f"audit_log_{kind}"] = audit_log_references(world, gids, kind)
+    listed_threads = {str(c["id"]) for g in gids for c in emu.visible_threads(g)}
+    for stream, rows in guild_rest_truth(world, listed_threads).items():
+        known[stream] = {tuple(str(row[k]) for k in GUILD_REST_KEYS[stream]) for row in rows}
     expected = {}
     for stream in streams:
         if stream in known:
