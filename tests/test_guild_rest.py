@@ -267,3 +267,30 @@ def test_only_threads_with_new_activity_are_read_again(emu: Emulator) -> None:
     asked = [r.path for r in emu.requests if r.route == "thread_members"]
     assert len(asked) == 1 and f"/channels/{thread['id']}/" in asked[0]
     assert {r["thread_id"] for r in busy.records("thread_members")} == {thread["id"]}
+
+
+def test_a_damaged_state_entry_reads_everything_again_with_one_warning(emu: Emulator) -> None:
+    guilds = [g["id"] for g in emu.world.guilds]
+    damaged = {
+        "bookmarks": {
+            "thread_members": {
+                "partitions": [
+                    {"context": {"guild_id": guilds[0]}, "thread_marks": ["not", "a", "map"]}
+                ]
+            },
+            "scheduled_event_users": {
+                "partitions": [{"context": {"guild_id": guilds[0]}, "finished_events": "x"}]
+            },
+        }
+    }
+    emu.reset_requests()
+    run = sync(emu, state=damaged)
+    warnings = [line for line in run.stderr.splitlines() if "WARNING" in line and "state:" in line]
+    assert len(warnings) == 2, warnings
+    assert "thread_marks" in warnings[0] + warnings[1]
+    assert "finished_events" in warnings[0] + warnings[1]
+    threads = {str(t["id"]) for t in run.records("threads")}
+    truth = expected(emu.world, threads)
+    assert emitted(run, "thread_members") == truth["thread_members"]
+    assert emitted(run, "scheduled_event_users") == truth["scheduled_event_users"]
+    assert "Traceback" not in run.stderr

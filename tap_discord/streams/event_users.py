@@ -19,6 +19,7 @@ from typing_extensions import override
 from tap_discord import schemas
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.pagination import SnowflakeAfterPaginator
+from tap_discord.snowflake import is_snowflake
 from tap_discord.streams.guilds import GuildChildStream
 
 if t.TYPE_CHECKING:
@@ -58,7 +59,7 @@ class ScheduledEventUsersStream(GuildChildStream):
         """Each event's users, except events that had ended when last read in full."""
         guild_id = str((context or {})["guild_id"])
         state = self.get_context_state(context)
-        finished = set(state.get(FINISHED_KEY) or ())
+        finished = self.finished_events(state, guild_id)
         events = self.discord_tap.shared_lists.scheduled_events(guild_id)
         unreadable = self.discord_tap.shared_lists.unreadable_channels
         for event in events:
@@ -75,6 +76,22 @@ class ScheduledEventUsersStream(GuildChildStream):
                 finished.add(event_id)  # every user of it has been emitted by now
         listed = {str(event["id"]) for event in events}
         state[FINISHED_KEY] = sorted(finished & listed, key=int)
+
+    def finished_events(self, state: dict[str, t.Any], guild_id: str) -> set[str]:
+        """The kept ended events; a damaged list is dropped (one warning): all are read."""
+        kept = state.get(FINISHED_KEY)
+        if kept is None:
+            return set()
+        if isinstance(kept, list) and all(is_snowflake(event) for event in kept):
+            return {str(event) for event in kept}
+        self.logger.warning(
+            "state: %s.%s of guild %s is not a list of event ids; reading the users of "
+            "every event again",
+            self.name,
+            FINISHED_KEY,
+            guild_id,
+        )
+        return set()
 
     @override
     def get_new_paginator(self) -> SnowflakeAfterPaginator:

@@ -24,6 +24,7 @@ from typing_extensions import override
 from tap_discord import schemas
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.pagination import SnowflakeAfterPaginator
+from tap_discord.snowflake import is_snowflake
 from tap_discord.streams.guilds import GuildChildStream
 
 if t.TYPE_CHECKING:
@@ -65,7 +66,7 @@ class ThreadMembersStream(GuildChildStream):
         """The members of each listed thread whose mark changed since it was read."""
         guild_id = str((context or {})["guild_id"])
         state = self.get_context_state(context)
-        marks: dict[str, str] = state.setdefault(MARKS_KEY, {})
+        marks = state[MARKS_KEY] = self.thread_marks(state, guild_id)
         shared = self.discord_tap.shared_lists
         threads = [
             thread
@@ -90,6 +91,24 @@ class ThreadMembersStream(GuildChildStream):
         listed = {str(thread["id"]) for thread in threads}
         for gone in set(marks) - listed:
             del marks[gone]
+
+    def thread_marks(self, state: dict[str, t.Any], guild_id: str) -> dict[str, str]:
+        """The kept marks; a damaged map is dropped (one warning): every thread is read."""
+        kept = state.get(MARKS_KEY)
+        if kept is None:
+            return {}
+        if isinstance(kept, dict) and all(
+            is_snowflake(thread) and isinstance(mark, str) for thread, mark in kept.items()
+        ):
+            return kept
+        self.logger.warning(
+            "state: %s.%s of guild %s is not a map of thread id -> mark; reading the "
+            "members of every thread again",
+            self.name,
+            MARKS_KEY,
+            guild_id,
+        )
+        return {}
 
     @override
     def get_new_paginator(self) -> SnowflakeAfterPaginator:

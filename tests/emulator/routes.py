@@ -108,7 +108,7 @@ ROUTES = (
     Route("scheduled_events", "/guilds/{guild_id}/scheduled-events", "scheduled_events", 1, 10.0),
     Route("audit_logs", "/guilds/{guild_id}/audit-logs", "audit_logs", 50),
     # The rest of a guild (handlers in moderation.py); limits observed where known.
-    Route("bans", "/guilds/{guild_id}/bans", "guild_bans", 10, 10.0),
+    Route("bans", "/guilds/{guild_id}/bans", "guild_bans", 50),
     Route("automod_rules", "/guilds/{guild_id}/auto-moderation/rules", "automod_rules", 5, 10.0),
     Route("guild_webhooks", "/guilds/{guild_id}/webhooks", "guild_webhooks", 50),
     Route("integrations", "/guilds/{guild_id}/integrations", "guild_integrations", 50),
