@@ -26,6 +26,7 @@ import time
 import typing as t
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -536,6 +537,33 @@ def test_nul_characters_at_every_depth_load_as_replacement_characters(
     depths = {int(k.split(":")[1]) for k in found}
     assert depths >= {1, 2, 3, 4}, f"the demo world lost its deep NULs: {found}"
     assert {k.split(":")[0] for k in found} >= {"messages", "members", "audit_log", "guilds"}
+
+
+def loaded_equals(loaded: t.Any, sent: t.Any) -> bool:
+    """A column's value as PostgreSQL returns it equals the value the tap sent."""
+    if isinstance(loaded, dt.datetime):  # target-postgres stores UTC without a zone
+        sent_utc = dt.datetime.fromisoformat(sent).astimezone(dt.timezone.utc)
+        return loaded.replace(tzinfo=loaded.tzinfo or dt.timezone.utc) == sent_utc
+    if isinstance(loaded, Decimal):
+        return float(loaded) == float(sent)
+    return bool(loaded == as_loaded(sent))
+
+
+def test_new_guild_tables_hold_what_discord_serves(
+    pipeline: Pipeline, postgres: ThrowawayPostgres, emulator: t.Any
+) -> None:
+    """Every row of the issue-18 tables, every column Discord (or the tap) filled."""
+    listed = {str(c["id"]) for g in guild_ids(emulator) for c in emulator.visible_threads(g)}
+    for table, want in guild_rest_truth(emulator.world, listed).items():
+        rows = table_rows(postgres.dsn, table)
+        assert len(rows) == len(want), table
+        for record in want:
+            key = tuple(str(record[k]) for k in GUILD_REST_KEYS[table])
+            row = rows[key]
+            for column, value in record.items():
+                assert loaded_equals(row[column], value), (table, key, column)
+    webhook_columns = set(next(iter(table_rows(postgres.dsn, "webhooks").values())))
+    assert not webhook_columns & {"token", "url"}
 
 
 def test_loaded_messages_equal_what_discord_serves(
