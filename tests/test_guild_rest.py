@@ -294,3 +294,22 @@ def test_a_damaged_state_entry_reads_everything_again_with_one_warning(emu: Emul
     assert emitted(run, "thread_members") == truth["thread_members"]
     assert emitted(run, "scheduled_event_users") == truth["scheduled_event_users"]
     assert "Traceback" not in run.stderr
+
+
+def test_an_event_on_a_channel_the_bot_cannot_view_is_skipped_alone() -> None:
+    with Emulator(WorldSpec.small(scheduled_events=4), bot_token=TOKEN) as emu:
+        guild = emu.world.guilds[0]["id"]
+        voice = [e for e in emu.world.scheduled_events[guild] if e["entity_type"] == 2]
+        assert len(voice) == 2, "two voice events on the one voice channel"
+        emu.world.unreadable.add(voice[0]["channel_id"])
+        run = sync(emu)
+        refused = [
+            r for r in emu.requests if r.route == "scheduled_event_users" and r.status == 403
+        ]
+        assert len(refused) == 1, "the channel's second event is not asked"
+        skipped = [w for w in run.stderr.splitlines() if "Skipping scheduled_event_users" in w]
+        assert len(skipped) == 1 and "View Channel" in skipped[0]
+        truth = expected(emu.world)["scheduled_event_users"]
+        blind = {e["id"] for e in voice}
+        want = [r for r in truth if r["guild_scheduled_event_id"] not in blind]
+        assert want and emitted(run, "scheduled_event_users") == want

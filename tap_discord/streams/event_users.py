@@ -32,6 +32,7 @@ EVENT_USER_PAGE_SIZE = 100
 FINISHED_KEY = "finished_events"
 #: https://discord.com/developers/docs/resources/guild-scheduled-event#guild-scheduled-event-object-guild-scheduled-event-status
 ENDED_STATUSES = frozenset({3, 4})  # COMPLETED, CANCELED
+MISSING_ACCESS = 50001
 #: Stage and voice events: their users are visible with View Channel on the channel.
 CHANNEL_EVENT_TYPES = frozenset({1, 2})
 
@@ -71,6 +72,8 @@ class ScheduledEventUsersStream(GuildChildStream):
                 yield from self.request_records(target)
             except ResourceSkippedError as exc:
                 self.warn_skipped(exc, target)
+                if exc.code == MISSING_ACCESS and _channel_of(event):
+                    unreadable.add(str(_channel_of(event)))  # its other events: not asked
                 continue
             if event.get("status") in ENDED_STATUSES:
                 finished.add(event_id)  # every user of it has been emitted by now
