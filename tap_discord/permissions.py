@@ -12,11 +12,13 @@ from collections.abc import Iterable
 
 #: Discord permission flags the tap's streams depend on.
 PERMISSION_BITS: dict[str, int] = {
-    "MANAGE_GUILD": 1 << 5,  # Manage Server: invite usage counts
+    "BAN_MEMBERS": 1 << 2,  # bans
+    "MANAGE_GUILD": 1 << 5,  # Manage Server: invite usage counts, AutoMod, integrations
     "VIEW_AUDIT_LOG": 1 << 7,
     "VIEW_CHANNEL": 1 << 10,
     "READ_MESSAGE_HISTORY": 1 << 16,
     "CONNECT": 1 << 20,  # text chat of voice channels
+    "MANAGE_WEBHOOKS": 1 << 29,  # webhooks
     "MANAGE_THREADS": 1 << 34,  # private archived threads
 }
 
@@ -39,10 +41,25 @@ STREAM_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "audit_log_integrations": ("VIEW_AUDIT_LOG",),
     "audit_log_threads": ("VIEW_AUDIT_LOG",),
     "user_guilds": (),
+    # The rest of a guild (issue 18).
+    "bans": ("BAN_MEMBERS",),
+    "automod_rules": ("MANAGE_GUILD",),
+    "webhooks": ("MANAGE_WEBHOOKS",),
+    "integrations": ("MANAGE_GUILD",),
+    "onboarding": (),
+    "welcome_screen": (),  # Manage Server only while the screen is disabled
+    "soundboard_sounds": (),
+    "scheduled_event_users": ("VIEW_CHANNEL",),  # of a voice or stage event's channel
+    "thread_members": (),  # the Server Members privileged intent
+    "role_member_counts": (),
+    "vanity_url": ("MANAGE_GUILD",),
 }
 
+#: Bot streams `meltano.yml` leaves unselected: each costs a request per thread.
+OPT_IN_STREAMS = frozenset({"thread_members"})
+
 #: Permissions that let the bot change the guild; the read-only integer leaves them out.
-MANAGING = frozenset({"MANAGE_GUILD", "MANAGE_THREADS"})
+MANAGING = frozenset({"MANAGE_GUILD", "MANAGE_THREADS", "BAN_MEMBERS", "MANAGE_WEBHOOKS"})
 
 
 def invite_permissions(streams: Iterable[str], *, read_only: bool = False) -> int:

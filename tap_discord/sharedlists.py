@@ -17,6 +17,7 @@ threads of guild   `threads`            `messages` (the threads to read; it has 
 unreadable         `threads`,           both, so a channel refused once is not asked
 channels           `messages`           again
 audit-log names    `audit_log`          the four `audit_log_*` reference streams
+scheduled events   `scheduled_events`   `scheduled_event_users` (the events to read)
 =================  ===================  =============================================
 
 The order the streams run in: for each guild, the SDK syncs the children of
@@ -42,6 +43,7 @@ from tap_discord.client import DiscordStream
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.streams.audit_log import AuditLogStream
 from tap_discord.streams.channels import ChannelsStream, ThreadsStream
+from tap_discord.streams.events import ScheduledEventsStream
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -86,6 +88,7 @@ class SharedLists:
         self._threads: dict[str, list[Item]] = {}
         #: Channels Discord refused (403/404): their messages and threads are not asked for.
         self.unreadable_channels: set[str] = set()
+        self._events: dict[str, list[Item]] = {}
 
     def guild_ids(self) -> list[str]:
         """`guild_ids` if set, else the bot's guilds (`GET /users/@me/guilds`, once)."""
@@ -133,6 +136,17 @@ class SharedLists:
             lister = self._stream("threads", ThreadsStream)
             self._threads[guild_id] = lister.list_threads(guild_id, contact)
         return self._threads[guild_id]
+
+    def scheduled_events(self, guild_id: str) -> list[Item]:
+        """The guild's scheduled events, by id; a refused list is one warning, and empty."""
+        if guild_id not in self._events:
+            lister = self._stream("scheduled_events", ScheduledEventsStream)
+            try:
+                self._events[guild_id] = lister.read_guild_events(guild_id)
+            except ResourceSkippedError as exc:
+                lister.warn_skipped(exc, {"guild_id": guild_id})
+                self._events[guild_id] = []
+        return self._events[guild_id]
 
     def audit_log_references(self, guild_id: str) -> GuildReferences:
         """The objects the guild's new audit-log entries name (read on first use)."""

@@ -26,6 +26,7 @@ import time
 import typing as t
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,6 +35,8 @@ import yaml
 
 from scripts.demo import LOAD_SCHEMA, STATE_ID, Meltano, MeltanoError, message_bookmarks
 from scripts.demo import NEW_MESSAGES as NEW_DEMO_MESSAGES
+from tests.guildrest_truth import KEYS as GUILD_REST_KEYS
+from tests.guildrest_truth import expected as guild_rest_truth
 from tests.pgcluster import ThrowawayPostgres, postgres_available
 from tests.tapharness import as_loaded, assert_no_secrets, nul_paths
 
@@ -70,6 +73,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "user_guilds": ("id",),
     "user_connections": ("type", "id"),
     "user_guild_members": ("guild_id", "user_id"),
+    **GUILD_REST_KEYS,
 }
 
 
@@ -235,6 +239,8 @@ def pipeline(
             "TARGET_POSTGRES_DATABASE": postgres.database,
             # A number from the environment, as a user sharing a bot token sets it.
             "TAP_DISCORD_MAX_REQUESTS_PER_SECOND": "45",
+            # meltano.yml's selection plus the opt-in thread_members: every table loads.
+            "TAP_DISCORD__SELECT": json.dumps(every_stream_selected()),
         },
     )
     catalog = json.loads(meltano("invoke", "tap-discord", "--discover").stdout)
@@ -274,6 +280,15 @@ def pipeline(
 
 
 # Ground truth ---------------------------------------------------------------------------
+
+
+def every_stream_selected() -> list[str]:
+    """`meltano.yml`'s `select` for tap-discord, plus the streams it leaves out on purpose."""
+    from tap_discord.permissions import OPT_IN_STREAMS
+
+    project = yaml.safe_load((REPO / "meltano.yml").read_text())
+    (extractor,) = [p for p in project["plugins"]["extractors"] if p["name"] == "tap-discord"]
+    return [*extractor["select"], *(f"{name}.*" for name in sorted(OPT_IN_STREAMS))]
 
 
 def guild_ids(emu: t.Any) -> list[str]:
@@ -353,6 +368,9 @@ def expected_keys(emu: t.Any, streams: set[str]) -> dict[str, set[tuple[str, ...
     }
     for kind in ("users", "webhooks", "integrations", "threads"):
         known[f"audit_log_{kind}"] = audit_log_references(world, gids, kind)
+    listed_threads = {str(c["id"]) for g in gids for c in emu.visible_threads(g)}
+    for stream, rows in guild_rest_truth(world, listed_threads).items():
+        known[stream] = {tuple(str(row[k]) for k in GUILD_REST_KEYS[stream]) for row in rows}
     expected = {}
     for stream in streams:
         if stream in known:
@@ -519,6 +537,33 @@ def test_nul_characters_at_every_depth_load_as_replacement_characters(
     depths = {int(k.split(":")[1]) for k in found}
     assert depths >= {1, 2, 3, 4}, f"the demo world lost its deep NULs: {found}"
     assert {k.split(":")[0] for k in found} >= {"messages", "members", "audit_log", "guilds"}
+
+
+def loaded_equals(loaded: t.Any, sent: t.Any) -> bool:
+    """A column's value as PostgreSQL returns it equals the value the tap sent."""
+    if isinstance(loaded, dt.datetime):  # target-postgres stores UTC without a zone
+        sent_utc = dt.datetime.fromisoformat(sent).astimezone(dt.timezone.utc)
+        return loaded.replace(tzinfo=loaded.tzinfo or dt.timezone.utc) == sent_utc
+    if isinstance(loaded, Decimal):
+        return float(loaded) == float(sent)
+    return bool(loaded == as_loaded(sent))
+
+
+def test_new_guild_tables_hold_what_discord_serves(
+    pipeline: Pipeline, postgres: ThrowawayPostgres, emulator: t.Any
+) -> None:
+    """Every row of the issue-18 tables, every column Discord (or the tap) filled."""
+    listed = {str(c["id"]) for g in guild_ids(emulator) for c in emulator.visible_threads(g)}
+    for table, want in guild_rest_truth(emulator.world, listed).items():
+        rows = table_rows(postgres.dsn, table)
+        assert len(rows) == len(want), table
+        for record in want:
+            key = tuple(str(record[k]) for k in GUILD_REST_KEYS[table])
+            row = rows[key]
+            for column, value in record.items():
+                assert loaded_equals(row[column], value), (table, key, column)
+    webhook_columns = set(next(iter(table_rows(postgres.dsn, "webhooks").values())))
+    assert not webhook_columns & {"token", "url"}
 
 
 def test_loaded_messages_equal_what_discord_serves(

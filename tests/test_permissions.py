@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from tap_discord.permissions import (
+    OPT_IN_STREAMS,
     PERMISSION_BITS,
     STREAM_PERMISSIONS,
     invite_permissions,
@@ -34,8 +35,11 @@ def test_every_bot_stream_has_a_permission_entry_and_a_readme_row() -> None:
         assert f"`{name}`" in table, f"README stream table lacks {name}"
 
 
-def test_default_selection_is_every_bot_stream() -> None:
-    assert set(default_selection()) == {cls.name for cls in BOT_STREAMS}
+def test_default_selection_is_every_bot_stream_but_the_opt_in_ones() -> None:
+    assert set(default_selection()) == {cls.name for cls in BOT_STREAMS} - OPT_IN_STREAMS
+    assert "thread_members" in OPT_IN_STREAMS, "one request per thread: not by default"
+    unselected = {cls.name for cls in BOT_STREAMS if not cls.selected_by_default}
+    assert unselected >= OPT_IN_STREAMS, "opt-in streams are off in a discovered catalog too"
 
 
 def test_readme_invite_integers_match_the_default_selection() -> None:

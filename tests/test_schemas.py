@@ -1025,6 +1025,11 @@ def world_records(world: Any) -> dict[str, list[dict[str, Any]]]:
     for guild_id, hooks in (getattr(world, "webhooks", None) or {}).items():
         for obj in hooks:
             out.setdefault("audit_log_webhooks", []).append({"guild_id": guild_id, **obj})
+    if getattr(world, "guild_rest", None) is not None:
+        from tests.guildrest_truth import expected
+
+        for stream, rows in expected(world).items():
+            out.setdefault(stream, []).extend(rows)
     return out
 
 

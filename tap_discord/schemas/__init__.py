@@ -38,6 +38,8 @@ from tap_discord.schemas.audit_log import (
     AUDIT_LOG_WEBHOOKS_KEYS,
     AUDIT_LOG_WEBHOOKS_SCHEMA,
 )
+from tap_discord.schemas.auto_moderation import AUTOMOD_RULES_KEYS, AUTOMOD_RULES_SCHEMA
+from tap_discord.schemas.bans import BANS_KEYS, BANS_SCHEMA
 from tap_discord.schemas.channels import (
     CHANNELS_KEYS,
     CHANNELS_SCHEMA,
@@ -45,7 +47,14 @@ from tap_discord.schemas.channels import (
     THREADS_SCHEMA,
 )
 from tap_discord.schemas.emojis import EMOJIS_KEYS, EMOJIS_SCHEMA
+from tap_discord.schemas.guild_counts import (
+    ROLE_MEMBER_COUNTS_KEYS,
+    ROLE_MEMBER_COUNTS_SCHEMA,
+    VANITY_URL_KEYS,
+    VANITY_URL_SCHEMA,
+)
 from tap_discord.schemas.guilds import GUILDS_KEYS, GUILDS_SCHEMA
+from tap_discord.schemas.integrations import INTEGRATIONS_KEYS, INTEGRATIONS_SCHEMA
 from tap_discord.schemas.invites import INVITES_KEYS, INVITES_SCHEMA
 from tap_discord.schemas.members import (
     MEMBERS_KEYS,
@@ -54,12 +63,24 @@ from tap_discord.schemas.members import (
     USER_GUILD_MEMBERS_SCHEMA,
 )
 from tap_discord.schemas.messages import MESSAGES_KEYS, MESSAGES_SCHEMA
+from tap_discord.schemas.onboarding import (
+    ONBOARDING_KEYS,
+    ONBOARDING_SCHEMA,
+    WELCOME_SCREEN_KEYS,
+    WELCOME_SCREEN_SCHEMA,
+)
 from tap_discord.schemas.roles import ROLES_KEYS, ROLES_SCHEMA
+from tap_discord.schemas.scheduled_event_users import (
+    SCHEDULED_EVENT_USERS_KEYS,
+    SCHEDULED_EVENT_USERS_SCHEMA,
+)
 from tap_discord.schemas.scheduled_events import (
     SCHEDULED_EVENTS_KEYS,
     SCHEDULED_EVENTS_SCHEMA,
 )
+from tap_discord.schemas.soundboard import SOUNDBOARD_SOUNDS_KEYS, SOUNDBOARD_SOUNDS_SCHEMA
 from tap_discord.schemas.stickers import STICKERS_KEYS, STICKERS_SCHEMA
+from tap_discord.schemas.thread_members import THREAD_MEMBERS_KEYS, THREAD_MEMBERS_SCHEMA
 from tap_discord.schemas.users import (
     CURRENT_USER_KEYS,
     CURRENT_USER_SCHEMA,
@@ -68,6 +89,7 @@ from tap_discord.schemas.users import (
     USER_GUILDS_KEYS,
     USER_GUILDS_SCHEMA,
 )
+from tap_discord.schemas.webhooks import WEBHOOKS_KEYS, WEBHOOKS_SCHEMA
 
 #: Stream name → (record schema, key properties).
 STREAMS: dict[str, tuple[dict[str, t.Any], tuple[str, ...]]] = {
@@ -90,6 +112,18 @@ STREAMS: dict[str, tuple[dict[str, t.Any], tuple[str, ...]]] = {
     "user_guilds": (USER_GUILDS_SCHEMA, USER_GUILDS_KEYS),
     "user_connections": (USER_CONNECTIONS_SCHEMA, USER_CONNECTIONS_KEYS),
     "user_guild_members": (USER_GUILD_MEMBERS_SCHEMA, USER_GUILD_MEMBERS_KEYS),
+    # The rest of a guild (issue 18).
+    "bans": (BANS_SCHEMA, BANS_KEYS),
+    "automod_rules": (AUTOMOD_RULES_SCHEMA, AUTOMOD_RULES_KEYS),
+    "webhooks": (WEBHOOKS_SCHEMA, WEBHOOKS_KEYS),
+    "integrations": (INTEGRATIONS_SCHEMA, INTEGRATIONS_KEYS),
+    "onboarding": (ONBOARDING_SCHEMA, ONBOARDING_KEYS),
+    "welcome_screen": (WELCOME_SCREEN_SCHEMA, WELCOME_SCREEN_KEYS),
+    "soundboard_sounds": (SOUNDBOARD_SOUNDS_SCHEMA, SOUNDBOARD_SOUNDS_KEYS),
+    "scheduled_event_users": (SCHEDULED_EVENT_USERS_SCHEMA, SCHEDULED_EVENT_USERS_KEYS),
+    "thread_members": (THREAD_MEMBERS_SCHEMA, THREAD_MEMBERS_KEYS),
+    "role_member_counts": (ROLE_MEMBER_COUNTS_SCHEMA, ROLE_MEMBER_COUNTS_KEYS),
+    "vanity_url": (VANITY_URL_SCHEMA, VANITY_URL_KEYS),
 }
 #: Stream name → record schema.
 STREAM_SCHEMAS: dict[str, dict[str, t.Any]] = {name: s for name, (s, _) in STREAMS.items()}
@@ -107,6 +141,10 @@ __all__ = [
     "AUDIT_LOG_USERS_SCHEMA",
     "AUDIT_LOG_WEBHOOKS_KEYS",
     "AUDIT_LOG_WEBHOOKS_SCHEMA",
+    "AUTOMOD_RULES_KEYS",
+    "AUTOMOD_RULES_SCHEMA",
+    "BANS_KEYS",
+    "BANS_SCHEMA",
     "CHANNELS_KEYS",
     "CHANNELS_SCHEMA",
     "CURRENT_USER_KEYS",
@@ -115,27 +153,45 @@ __all__ = [
     "EMOJIS_SCHEMA",
     "GUILDS_KEYS",
     "GUILDS_SCHEMA",
+    "INTEGRATIONS_KEYS",
+    "INTEGRATIONS_SCHEMA",
     "INVITES_KEYS",
     "INVITES_SCHEMA",
     "MEMBERS_KEYS",
     "MEMBERS_SCHEMA",
     "MESSAGES_KEYS",
     "MESSAGES_SCHEMA",
+    "ONBOARDING_KEYS",
+    "ONBOARDING_SCHEMA",
     "PRIMARY_KEYS",
     "ROLES_KEYS",
     "ROLES_SCHEMA",
+    "ROLE_MEMBER_COUNTS_KEYS",
+    "ROLE_MEMBER_COUNTS_SCHEMA",
     "SCHEDULED_EVENTS_KEYS",
     "SCHEDULED_EVENTS_SCHEMA",
+    "SCHEDULED_EVENT_USERS_KEYS",
+    "SCHEDULED_EVENT_USERS_SCHEMA",
+    "SOUNDBOARD_SOUNDS_KEYS",
+    "SOUNDBOARD_SOUNDS_SCHEMA",
     "STICKERS_KEYS",
     "STICKERS_SCHEMA",
     "STREAMS",
     "STREAM_SCHEMAS",
     "THREADS_KEYS",
     "THREADS_SCHEMA",
+    "THREAD_MEMBERS_KEYS",
+    "THREAD_MEMBERS_SCHEMA",
     "USER_CONNECTIONS_KEYS",
     "USER_CONNECTIONS_SCHEMA",
     "USER_GUILDS_KEYS",
     "USER_GUILDS_SCHEMA",
     "USER_GUILD_MEMBERS_KEYS",
     "USER_GUILD_MEMBERS_SCHEMA",
+    "VANITY_URL_KEYS",
+    "VANITY_URL_SCHEMA",
+    "WEBHOOKS_KEYS",
+    "WEBHOOKS_SCHEMA",
+    "WELCOME_SCREEN_KEYS",
+    "WELCOME_SCREEN_SCHEMA",
 ]

@@ -10,12 +10,27 @@ from tap_discord.streams.audit_log import (
     AuditLogWebhooksStream,
 )
 from tap_discord.streams.channels import ChannelsStream, ThreadsStream
+from tap_discord.streams.event_users import ScheduledEventUsersStream
 from tap_discord.streams.events import ScheduledEventsStream
 from tap_discord.streams.expressions import EmojisStream, StickersStream
+from tap_discord.streams.guild_settings import (
+    OnboardingStream,
+    RoleMemberCountsStream,
+    SoundboardSoundsStream,
+    VanityUrlStream,
+    WelcomeScreenStream,
+)
 from tap_discord.streams.guilds import GuildsStream, InvitesStream
 from tap_discord.streams.members import MembersStream
 from tap_discord.streams.messages import MessagesStream
+from tap_discord.streams.moderation import (
+    AutoModRulesStream,
+    BansStream,
+    IntegrationsStream,
+    WebhooksStream,
+)
 from tap_discord.streams.roles import RolesStream
+from tap_discord.streams.thread_members import ThreadMembersStream
 from tap_discord.streams.users import (
     CurrentUserStream,
     UserConnectionsStream,
@@ -39,6 +54,19 @@ BOT_STREAMS = (
     EmojisStream,
     StickersStream,
     ScheduledEventsStream,
+    # The rest of a guild (issue 18). scheduled_event_users reads the events
+    # scheduled_events listed; thread_members the threads messages/threads listed.
+    BansStream,
+    AutoModRulesStream,
+    WebhooksStream,
+    IntegrationsStream,
+    OnboardingStream,
+    WelcomeScreenStream,
+    SoundboardSoundsStream,
+    ScheduledEventUsersStream,
+    ThreadMembersStream,
+    RoleMemberCountsStream,
+    VanityUrlStream,
     # The reference streams before audit_log: the objects its entries name are emitted
     # before the entries, so the audit_log bookmark never passes an unemitted object.
     AuditLogUsersStream,
@@ -73,19 +101,30 @@ __all__ = [
     "AuditLogThreadsStream",
     "AuditLogUsersStream",
     "AuditLogWebhooksStream",
+    "AutoModRulesStream",
+    "BansStream",
     "ChannelsStream",
     "CurrentUserStream",
     "EmojisStream",
     "GuildsStream",
+    "IntegrationsStream",
     "InvitesStream",
     "MembersStream",
     "MessagesStream",
+    "OnboardingStream",
+    "RoleMemberCountsStream",
     "RolesStream",
+    "ScheduledEventUsersStream",
     "ScheduledEventsStream",
+    "SoundboardSoundsStream",
     "StickersStream",
+    "ThreadMembersStream",
     "ThreadsStream",
     "UserConnectionsStream",
     "UserGuildMembersStream",
     "UserGuildsStream",
+    "VanityUrlStream",
+    "WebhooksStream",
+    "WelcomeScreenStream",
     "streams_for",
 ]

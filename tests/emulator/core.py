@@ -116,6 +116,8 @@ class Settings:
     manage_channels: bool = True
     view_audit_log: bool = True
     manage_threads: bool = True
+    ban_members: bool = True
+    manage_webhooks: bool = True
     oauth_clients: dict[str, str] = field(default_factory=dict)
     access_token_ttl: float = 604800.0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -263,7 +265,8 @@ class Emulator:
         refresh and access tokens it ever issued. None may appear in the tap's output."""
         with self.oauth.lock:
             issued = set(self.oauth.issued)
-        return {self.bot_token, *self.settings.oauth_clients.values(), *issued}
+        webhooks = self.world.guild_rest.secrets()
+        return {self.bot_token, *self.settings.oauth_clients.values(), *issued, *webhooks}
 
     # request log ----------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from tests.emulator.errors import (
     Query,
 )
 from tests.emulator.messages import dumps, page_ids
+from tests.emulator.moderation import GuildRestRoutes
 from tests.emulator.snowflakes import ms_from_iso
 
 if TYPE_CHECKING:
@@ -106,6 +107,24 @@ ROUTES = (
     Route("stickers", "/guilds/{guild_id}/stickers", "stickers", None),
     Route("scheduled_events", "/guilds/{guild_id}/scheduled-events", "scheduled_events", 1, 10.0),
     Route("audit_logs", "/guilds/{guild_id}/audit-logs", "audit_logs", 50),
+    # The rest of a guild (handlers in moderation.py); limits observed where known.
+    Route("bans", "/guilds/{guild_id}/bans", "guild_bans", 50),
+    Route("automod_rules", "/guilds/{guild_id}/auto-moderation/rules", "automod_rules", 5, 10.0),
+    Route("guild_webhooks", "/guilds/{guild_id}/webhooks", "guild_webhooks", 50),
+    Route("integrations", "/guilds/{guild_id}/integrations", "guild_integrations", 50),
+    Route("onboarding", "/guilds/{guild_id}/onboarding", "guild_onboarding", 50),
+    Route("welcome_screen", "/guilds/{guild_id}/welcome-screen", "welcome_screen", 50),
+    Route("soundboard_sounds", "/guilds/{guild_id}/soundboard-sounds", "soundboard_sounds", 50),
+    Route(
+        "scheduled_event_users",
+        "/guilds/{guild_id}/scheduled-events/{event_id}/users",
+        "scheduled_event_users",
+        5,
+        30.0,
+    ),
+    Route("role_member_counts", "/guilds/{guild_id}/roles/member-counts", "role_member_counts", 50),
+    Route("vanity_url", "/guilds/{guild_id}/vanity-url", "vanity_url", None),
+    Route("thread_members", "/channels/{channel_id}/thread-members", "thread_members_list", 50),
     Route("channel", "/channels/{channel_id}", "channel_route", 1000),
     Route("messages", "/channels/{channel_id}/messages", "messages", 5, 5.0),
     Route("message", "/channels/{channel_id}/messages/{message_id}", "message", 5, 5.0),
@@ -161,7 +180,7 @@ class ApiRequest:
     principal: Principal
 
 
-class Api:
+class Api(GuildRestRoutes):
     """The handlers, over the emulator's world and settings."""
 
     def __init__(self, emulator: Emulator) -> None:

@@ -43,6 +43,14 @@ class WorldSpec:
     stickers: int = 2
     scheduled_events: int = 2
     audit_log_entries: int = 30
+    #: banned users per guild (Discord pages bans by 1000)
+    bans: int = 4
+    #: most users interested in one scheduled event (the first event of a guild has
+    #: exactly this many; Discord pages them by 100)
+    event_users: int = 6
+    #: most members of one thread (the first thread of a guild has exactly this many;
+    #: Discord pages them by 100)
+    thread_members: int = 8
     #: messages of ordinary channels spread over this many days before `end_time`
     span_days: float = 60.0
     #: the world's "now"; None = the clock at generation time

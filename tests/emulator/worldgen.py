@@ -19,6 +19,7 @@ from typing import Any
 from tests.emulator import audit
 from tests.emulator.ids import MAX_LOG_ORDINAL, IdAllocator, spread_ids
 from tests.emulator.messages import GuildPool, MessageFactory, MessageLog, MessageMap
+from tests.emulator.moderation import GuildRest
 from tests.emulator.people import (
     avatar_hash,
     bot_user_object,
@@ -96,6 +97,7 @@ class World:
         self._awkward_messages()
         if spec.nul_everywhere:
             self._nul_everywhere()
+        self.guild_rest = GuildRest(self)
 
     def _awkward_messages(self) -> None:
         """In the first readable text channel: a message whose content holds a NUL (for
