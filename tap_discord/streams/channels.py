@@ -39,6 +39,7 @@ class ChannelsStream(GuildChildStream):
     path = "/guilds/{guild_id}/channels"
     primary_keys = schemas.CHANNELS_KEYS
     schema = schemas.CHANNELS_SCHEMA
+    mirrors_deletions = True
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
@@ -101,6 +102,9 @@ class ThreadsStream(GuildChildStream):
     path = "/guilds/{guild_id}/threads/active"
     primary_keys = schemas.THREADS_KEYS
     schema = schemas.THREADS_SCHEMA
+    mirrors_deletions = True
+    # Archived threads are listed per channel of the channel list.
+    mirror_depends_on = ("channels",)
     forbidden_reasons: t.ClassVar[dict[int | None, str]] = {
         50001: "Missing Access (50001): the bot cannot view this channel (grant View "
         "Channel and Read Message History)",
@@ -126,6 +130,8 @@ class ThreadsStream(GuildChildStream):
         if self.config.get("include_archived_threads", True):
             for thread in self._archived_threads(guild_id, contact):
                 found.setdefault(str(thread["id"]), thread)
+        else:  # archived threads still exist: not listing them is not their deletion
+            self.discord_tap.mirror.gap(self.name, "include_archived_threads is false")
         return sorted(found.values(), key=by_id)
 
     def _archived_threads(
@@ -145,6 +151,8 @@ class ThreadsStream(GuildChildStream):
                     private_allowed = yield from self._channel_archived_threads(
                         guild_id, channel_id, private_allowed=private_allowed
                     )
+                else:  # refused to the messages stream: its threads are not listed
+                    self.discord_tap.mirror.gap(self.name, f"channel {channel_id} unreadable")
             finally:
                 if contact is not None and asks_first:
                     contact.answered(channel_id)
