@@ -584,13 +584,17 @@ class DiscordStream(RESTStream[t.Any]):
         except ResourceSkippedError as exc:
             self.warn_skipped(exc, context)
 
+    def note_gap(self, exc: ResourceSkippedError, context: Context | None) -> None:
+        """Record that this run did not read all of this stream (no deletions: mirror.py)."""
+        self.discord_tap.mirror.gap(self.name, f"{exc.resource} was skipped")
+
     def warn_skipped(self, exc: ResourceSkippedError, context: Context | None) -> None:
         """One WARNING naming the stream, the resource and the missing permission.
 
         The stream is not read completely this run: it marks no row deleted (mirror.py).
         """
         where = ", ".join(f"{k}={v}" for k, v in (context or {}).items())
-        self.discord_tap.mirror.gap(self.name, f"{exc.resource} was skipped")
+        self.note_gap(exc, context)
         self.logger.warning(
             "Skipping %s%s (%s): %s",
             self.name,
