@@ -259,19 +259,17 @@ def test_a_guild_the_bot_cannot_read_marks_nothing_of_any_guild_deleted() -> Non
 
 def test_a_channel_gone_404_marks_none_of_its_threads_or_messages_deleted() -> None:
     with Emulator(WorldSpec.small(), bot_token=TOKEN) as emu:
-        cid, recent = recent_messages(emu)
-        gid = emu.world.guilds[0]["id"]
+        cid = text_channel_with_threads(emu, avoid="")["id"]
+        recent = [m["id"] for m in emu.add_messages(cid, 4)]
 
         def change(emu: Emulator) -> None:
             emu.delete_message(cid, recent[1])  # really deleted, but unreadable this run
-            emu.settings.vanished_channels.add(cid)
+            emu.settings.vanished_channels.add(cid)  # listed, 404 when read
 
-        # The busiest channel has threads in the small world? Make sure it is a parent.
         first, second = second_run_after(emu, change)
         target = MirrorTarget().load(first.messages).load(second.messages)
-        has_threads = any(t["parent_id"] == cid for t in emu.visible_threads(gid))
-        if has_threads:
-            assert "threads" not in activations(second)
+        assert "threads" not in activations(second)
+        assert "Not marking deleted rows of threads" in second.stderr
         assert target.deleted("threads") == set()
         assert tombstones(second) == []
         assert target.deleted("messages") == set()
@@ -282,6 +280,7 @@ def test_a_channel_gone_404_marks_none_of_its_threads_or_messages_deleted() -> N
         target.load(third.messages)
         assert target.deleted("messages") == {(recent[1],)}
         assert "threads" in activations(third)
+        assert target.deleted("threads") == set()
 
 
 def test_include_archived_threads_false_marks_no_thread_deleted() -> None:
@@ -453,3 +452,27 @@ def test_the_kept_windows_cost_a_few_bytes_per_message() -> None:
         text = sum(len(w) for p in parts for w in p[WINDOWS_KEY].values())
         assert ids == len(run.records("messages"))
         assert text / ids < 12, f"{text / ids:.1f} bytes per message id"
+
+
+def test_losing_manage_threads_marks_no_private_thread_deleted() -> None:
+    with Emulator(WorldSpec.small(), bot_token=TOKEN) as emu:
+        first, second = second_run_after(
+            emu, lambda emu: setattr(emu.settings, "manage_threads", False)
+        )
+        private = {(r["id"],) for r in first.records("threads") if r["type"] == 12}
+        assert private, "the small world has private threads"
+        target = MirrorTarget().load(first.messages).load(second.messages)
+        assert "threads" not in activations(second)
+        assert private <= target.live("threads")
+
+
+def test_a_channel_never_readable_does_not_hold_thread_deletions_back() -> None:
+    """The small world has a channel the bot has never been able to read."""
+    with Emulator(WorldSpec.small(), bot_token=TOKEN) as emu:
+        assert emu.world.unreadable
+        gid = emu.world.guilds[0]["id"]
+        thread = next(t for t in emu.visible_threads(gid) if t["type"] == 11)
+        first, second = second_run_after(emu, lambda emu: remove(emu, "threads", gid, thread["id"]))
+        assert "threads" in activations(second)
+        target = MirrorTarget().load(first.messages).load(second.messages)
+        assert target.deleted("threads") == {(thread["id"],)}
