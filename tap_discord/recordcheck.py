@@ -26,7 +26,7 @@ import threading
 import typing as t
 
 from tap_discord.errors import UserFacingError
-from tap_discord.tombstones import always_present
+from tap_discord.tombstones import always_present, is_tombstone
 
 #: Python types of parsed JSON values, by JSON Schema type (bool is not an integer).
 JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -101,7 +101,13 @@ class RecordCheck:
         return row
 
     def _repairs(self, row: dict[str, t.Any], where: str) -> bool:
-        """Check each field of a row of a new shape; repair it; whether anything changed."""
+        """Check each field of a row of a new shape; repair it; whether anything changed.
+
+        A tombstone (`tombstones.py`) lacks the fields a live record always has: only
+        its keys, checked by `check`, are required of it.
+        """
+        if is_tombstone(row):
+            return False
         repaired = False
         if not self.required <= row.keys():
             for name in sorted(self.required - row.keys()):
