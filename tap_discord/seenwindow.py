@@ -28,6 +28,7 @@ import base64
 import binascii
 import typing as t
 import zlib
+from collections import deque
 from dataclasses import dataclass
 
 if t.TYPE_CHECKING:
@@ -36,6 +37,8 @@ if t.TYPE_CHECKING:
 #: Key of the per-channel windows in a guild's messages partition.
 WINDOWS_KEY = "lookback_seen"
 _SEVEN_BITS = 0x7F
+#: Snowflake ids carry their millisecond above 22 bits of worker, process and counter.
+_MS_SHIFT = 22
 
 
 @dataclass(frozen=True)
@@ -115,3 +118,41 @@ def _varints(raw: bytes) -> list[int]:
     if shift:
         raise ValueError("not a lookback window")
     return numbers
+
+
+class WindowRead:
+    """The ids of one channel's read that the windows need, and no more.
+
+    Why not every id read: a first sync reads a channel's whole history, and memory
+    must not grow with it. Only two ranges matter: the last window's (`previous`), to
+    tell what is gone, and the trailing `lookback` of the newest id read so far, which
+    the next window is made of. Ids come in ascending order (pages are emitted oldest
+    first), so the trailing part is a queue trimmed from its old end.
+    """
+
+    def __init__(self, previous: SeenWindow | None, lookback_ms: int) -> None:
+        """`lookback_ms`: the window's width (rounded down: a trim never cuts too much)."""
+        self.previous = previous
+        self.old: set[int] = set()  # ids read inside the previous window's range
+        self.recent: deque[int] = deque()  # ids within `lookback` of the newest read
+        self._span = (lookback_ms + 1) << _MS_SHIFT
+
+    def add(self, message_id: int) -> None:
+        """Note an id read (in ascending order)."""
+        previous = self.previous
+        if previous is not None and previous.floor < message_id <= previous.ceiling:
+            self.old.add(message_id)
+        recent = self.recent
+        recent.append(message_id)
+        while recent[0] <= message_id - self._span:
+            recent.popleft()
+
+    def gone(self, after: int, until: int | None) -> list[int]:
+        """Ids of the previous window this complete read of (`after`, `until`] missed."""
+        if self.previous is None:
+            return []
+        return self.previous.gone(after, until, self.old)
+
+    def next_window(self, floor: int, ceiling: int) -> SeenWindow:
+        """The window the next run compares with: what this read saw in (floor, ceiling]."""
+        return SeenWindow.of(self.recent, floor, ceiling)

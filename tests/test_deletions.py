@@ -476,3 +476,20 @@ def test_a_channel_never_readable_does_not_hold_thread_deletions_back() -> None:
         assert "threads" in activations(second)
         target = MirrorTarget().load(first.messages).load(second.messages)
         assert target.deleted("threads") == {(thread["id"],)}
+
+
+def test_channel_ids_hides_no_channel_and_guild_ids_drops_a_guild() -> None:
+    """README: `channel_ids` restricts messages only; a guild left out is deleted."""
+    with Emulator(WorldSpec.small(), bot_token=TOKEN) as emu:
+        first_guild, second_guild = (g["id"] for g in emu.world.guilds)
+        cid = busiest_channel(emu)
+        restricted = ok(run_tap(config(emu, channel_ids=[cid])))
+        target = MirrorTarget().load(restricted.messages)
+        assert "channels" in activations(restricted)
+        assert target.live("channels") == world_keys(emu)["channels"]
+
+        only_first = ok(run_tap(config(emu, guild_ids=[first_guild]), state=restricted.final_state))
+        target.load(only_first.messages)
+        assert target.deleted("guilds") == {(second_guild,)}
+        second_roles = {(r["id"],) for r in emu.world.roles[second_guild]}
+        assert target.deleted("roles") == second_roles

@@ -42,3 +42,19 @@ def test_a_busy_channels_day_costs_a_few_bytes_per_message() -> None:
     window = SeenWindow.of(ids, BASE, ids[-1])
     per_id = len(window.encode()) / len(ids)
     assert per_id < 8, per_id
+
+
+def test_a_read_keeps_only_the_windows_ids_however_long_the_history() -> None:
+    """A first sync of 200,000 messages keeps the last lookback's ids, not all."""
+    from tap_discord.seenwindow import WindowRead
+
+    day_ms = 86_400_000
+    previous = SeenWindow(BASE + (10 << 22), BASE + (20 << 22), (BASE + (15 << 22),))
+    reading = WindowRead(previous, day_ms)
+    ids = [BASE + ((i * 60_000) << 22) for i in range(200_000)]  # one a minute, 139 days
+    for message_id in ids:
+        reading.add(message_id)
+    assert len(reading.recent) <= 1442  # a day of them (and one minute)
+    floor = ids[-1] - ((day_ms) << 22) - 1
+    assert reading.next_window(floor, ids[-1]).ids == tuple(i for i in ids if i > floor)
+    assert reading.gone(0, None) == [BASE + (15 << 22)]

@@ -40,7 +40,7 @@ from tap_discord.prefetch import DRAINED_LANE_PAGES, Prefetcher
 from tap_discord.responses import MalformedResponseError, response_json
 from tap_discord.schemas.messages import EXTRAS_FIELD_NAMES
 from tap_discord.sdkcontract import utc_now
-from tap_discord.seenwindow import WINDOWS_KEY, SeenWindow
+from tap_discord.seenwindow import WINDOWS_KEY, SeenWindow, WindowRead
 from tap_discord.snowflake import by_id, is_snowflake, lookback_cursor, max_snowflake
 from tap_discord.streams.channels import FirstContact
 from tap_discord.streams.guilds import GuildChildStream
@@ -172,12 +172,14 @@ class MessagesStream(GuildChildStream):
                 for index, target in enumerate(plan):
                     channel_id = self._channel_read = str(target["channel_id"])
                     pages = prefetched.pages(index) if prefetched else None
-                    seen: set[int] | None = set() if windows is not None else None
-                    complete = yield from self.read_channel(target, pages, seen)
-                    if windows is not None and seen is not None and complete:
-                        yield from self.tombstones(target, windows.get(channel_id), seen)
+                    reading = self.window_read(windows, channel_id)
+                    complete = yield from self.read_channel(target, pages, reading)
+                    if windows is not None and reading is not None and complete:
+                        yield from self.tombstones(target, reading)
                         # Only now, with its tombstones written (seenwindow.py).
-                        self.remember_window(windows, bookmarks.get(channel_id), channel_id, seen)
+                        self.remember_window(
+                            windows, bookmarks.get(channel_id), channel_id, reading
+                        )
         finally:
             self._guild_state = None
             self._channel_read = None
@@ -351,22 +353,23 @@ class MessagesStream(GuildChildStream):
         self,
         context: Context,
         pages: Iterable[Page] | None = None,
-        seen: set[int] | None = None,
+        reading: WindowRead | None = None,
     ) -> Generator[dict, None, bool]:
         """All messages of one channel after `after`, oldest first; skip it on 403/404.
 
         `pages` are the channel's pages fetched by a worker thread (None: fetch them here).
-        Each message is checked for the Message Content intent, and its id added to
-        `seen` if given. Returns whether the channel was read to its end (not skipped).
+        Each message is checked for the Message Content intent, and its id noted in
+        `reading` if given. Returns whether the channel was read to its end (not skipped).
         """
         if pages is None:
             pages = self.fetch_pages(self.requests_session, context)
         observe = self.content_check.observe
+        note = reading.add if reading is not None else None
         try:
             for message in self.records_of_pages(pages, context):
                 observe(message)
-                if seen is not None:
-                    seen.add(int(message["id"]))
+                if note is not None:
+                    note(int(message["id"]))
                 yield message  # its bookmark moves once it is written
         except ResourceSkippedError as exc:
             channel_id = str(context["channel_id"])
@@ -389,22 +392,27 @@ class MessagesStream(GuildChildStream):
             return None
         return t.cast("dict[str, str]", state.setdefault(WINDOWS_KEY, {}))
 
-    def tombstones(
-        self, context: Context, kept: str | None, seen: set[int]
-    ) -> Iterator[dict[str, t.Any]]:
+    def window_read(self, windows: dict[str, str] | None, channel_id: str) -> WindowRead | None:
+        """What a channel's read notes for its windows (None without lookback)."""
+        lookback = self.discord_tap.settings.message_lookback
+        if windows is None or lookback is None:
+            return None
+        previous: SeenWindow | None = None
+        kept = windows.get(channel_id)
+        if kept is not None:
+            try:
+                previous = SeenWindow.decode(kept)
+            except ValueError:
+                self.logger.warning(
+                    "Ignoring the damaged lookback window of channel %s in the state: "
+                    "messages deleted there before this run are not marked deleted",
+                    channel_id,
+                )
+        return WindowRead(previous, int(lookback.total_seconds() * 1000))
+
+    def tombstones(self, context: Context, reading: WindowRead) -> Iterator[dict[str, t.Any]]:
         """A tombstone for each message of the channel's last window not read again."""
-        if kept is None:
-            return
-        try:
-            window = SeenWindow.decode(kept)
-        except ValueError:
-            self.logger.warning(
-                "Ignoring the damaged lookback window of channel %s in the state: messages "
-                "deleted there before this run are not marked deleted",
-                context["channel_id"],
-            )
-            return
-        gone = window.gone(int(context["after"]), context.get("until"), seen)
+        gone = reading.gone(int(context["after"]), context.get("until"))
         if not gone:
             return
         now = utc_now()
@@ -413,13 +421,13 @@ class MessagesStream(GuildChildStream):
             yield tombstone({"id": str(message_id), **key}, now)
 
     def remember_window(
-        self, windows: dict[str, str], bookmark: str | None, channel_id: str, seen: set[int]
+        self, windows: dict[str, str], bookmark: str | None, channel_id: str, reading: WindowRead
     ) -> None:
         """Keep the ids of this complete read that the next run re-reads (up to the bookmark)."""
         if bookmark is None:  # nothing ever emitted: nothing to remember
             return
         floor = self.start_cursor(bookmark)
-        windows[channel_id] = SeenWindow.of(seen, floor, int(bookmark)).encode()
+        windows[channel_id] = reading.next_window(floor, int(bookmark)).encode()
 
     @override
     def new_page_paginator(self, context: Context) -> SnowflakeAfterPaginator:
