@@ -56,6 +56,9 @@ if t.TYPE_CHECKING:
 
 
 MESSAGE_PAGE_SIZE = 100
+#: Characters of lookback windows in a STATE per message record between two STATEs:
+#: the windows then weigh under a tenth of the records (`STATE_MSG_FREQUENCY`).
+WINDOW_CHARS_PER_MESSAGE = 100
 #: Key of the per-channel bookmark map in a guild's partition (layout above).
 BOOKMARKS_KEY = "channel_bookmarks"
 #: Channel types with a message history: text, voice, announcement, stage, and threads.
@@ -139,10 +142,21 @@ class MessagesStream(GuildChildStream):
     @property
     @override
     def STATE_MSG_FREQUENCY(self) -> int:  # type: ignore[override]
-        """A STATE about every page, but never more state bytes than record bytes."""
-        return max(MESSAGE_PAGE_SIZE, self._bookmark_count)
+        """A STATE about every page, but never more state bytes than record bytes.
+
+        A bookmark is some 45 bytes and a message record about 1,000, so one message per
+        bookmark between two STATEs keeps the bookmarks small beside the records; the
+        lookback windows (some 7 bytes per message in them) get one message per
+        `WINDOW_CHARS_PER_MESSAGE` characters.
+        """
+        return max(
+            MESSAGE_PAGE_SIZE,
+            self._bookmark_count,
+            self._window_chars // WINDOW_CHARS_PER_MESSAGE,
+        )
 
     _bookmark_count = 0
+    _window_chars = 0
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
@@ -390,7 +404,9 @@ class MessagesStream(GuildChildStream):
         if not self.discord_tap.settings.message_lookback:
             state.pop(WINDOWS_KEY, None)
             return None
-        return t.cast("dict[str, str]", state.setdefault(WINDOWS_KEY, {}))
+        windows = t.cast("dict[str, str]", state.setdefault(WINDOWS_KEY, {}))
+        self._window_chars = sum(len(text) for text in windows.values())
+        return windows
 
     def window_read(self, windows: dict[str, str] | None, channel_id: str) -> WindowRead | None:
         """What a channel's read notes for its windows (None without lookback)."""
