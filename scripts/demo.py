@@ -6,8 +6,9 @@
    binaries are missing);
 4. `meltano run tap-discord target-postgres`, with its own empty Meltano system
    database so every demo starts from no state;
-5. adds messages in the emulator and runs again: only the new messages load, the
-   full-table streams re-upsert the same rows;
+5. adds messages in the emulator and runs again: the new messages load, and each
+   channel's last day is read again (`message_lookback` in meltano.yml: edits and
+   deletions); the full-table streams re-upsert the same rows;
 6. prints rows per table after each run, and what to change to sync a real guild.
 
 Everything it started (emulator, PostgreSQL, temporary files) is removed on exit,
@@ -394,9 +395,10 @@ def demo_postgres(meltano: Meltano, emulator: EmulatorProcess, pg: ThrowawayPost
     say(f"Rows per table in schema {LOAD_SCHEMA} of {pg.dsn}:")
     print_table(("table", "after run 1", "after run 2", "loaded by run 2"), rows)
     say(
-        "  (messages is incremental: run 2 loads only the new messages; the other "
-        "streams are\n   full-table and re-upsert the same rows by primary key, "
-        "so their counts stay put)"
+        "  (messages is incremental: run 2 loads the new messages and re-reads each "
+        "channel's last\n   day for edits and deletions (message_lookback); the other "
+        "streams are full-table and\n   re-upsert the same rows by primary key, so "
+        "their counts stay put)"
     )
     marks = message_bookmarks(meltano.state())
     say()
@@ -429,8 +431,8 @@ def demo_jsonl(meltano: Meltano, emulator: EmulatorProcess, output: Path) -> Non
     say(f"Records per stream written to {output}:")
     rows = [(s, run_1.get(s, 0), run_2.get(s, 0)) for s in sorted(set(run_1) | set(run_2))]
     print_table(("stream", "run 1", "run 2"), rows)
-    say("  (files have no primary keys: run 2 writes the full-table streams again, and")
-    say("   only the new messages)")
+    say("  (files have no primary keys: run 2 writes the full-table streams again, the")
+    say("   new messages, and each channel's last day again: message_lookback)")
     marks = message_bookmarks(meltano.state(state_id))
     say(f"State {state_id}: message bookmarks for {len(marks)} channels/threads")
 

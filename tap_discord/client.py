@@ -76,6 +76,22 @@ class DiscordStream(RESTStream[t.Any]):
     records_jsonpath = "$[*]"
     #: Reasons shown in the skip warning for a 403, by Discord error code (stream-specific).
     forbidden_reasons: t.ClassVar[dict[int | None, str]] = {}
+    #: A full-table stream that lists everything Discord holds of its kind: a complete
+    #: run marks the rows it no longer returns deleted (`mirror.py`).
+    mirrors_deletions: t.ClassVar[bool] = False
+    #: Other streams whose gaps leave this one incomplete too (besides its parents).
+    mirror_depends_on: t.ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """Records of a mirrored stream carry the run's table version (`mirror.py`).
+
+        It sets the SDK's private `_stream_version` (see sdkcontract.py), which the SDK
+        would set only when it writes its own `ACTIVATE_VERSION`, at the wrong time.
+        """
+        super().__init__(*args, **kwargs)
+        mirror = self.discord_tap.mirror
+        if self.mirrors_deletions and mirror.enabled:
+            self._stream_version = mirror.version
 
     @property
     def discord_tap(self) -> TapDiscord:
@@ -129,6 +145,55 @@ class DiscordStream(RESTStream[t.Any]):
         session = super().requests_session
         self.discord_tap.mount_rate_limiter(session)
         return session
+
+    # Deletions (mirror.py) ------------------------------------------------------------
+
+    @property
+    @override
+    def emit_activate_version_messages(self) -> bool:
+        """Never the SDK's `ACTIVATE_VERSION` at the start of a sync (`mirror.py`: why).
+
+        The tap writes its own at the end of a complete run (`activate_versions`).
+        """
+        return False
+
+    @override
+    def preprocess_context(self, context: Context) -> Context:
+        """Note that this stream synced a partition (so its SCHEMA went out this run)."""
+        self.discord_tap.mirror.synced(self.name)
+        return super().preprocess_context(context)
+
+    def activate_versions(self) -> None:
+        """`ACTIVATE_VERSION` for this stream and its descendants read completely this run."""
+        pending: list[DiscordStream] = [self]
+        while pending:
+            stream = pending.pop(0)
+            stream.activate_version()
+            pending.extend(t.cast("list[DiscordStream]", stream.child_streams))
+
+    def activate_version(self) -> None:
+        """Write the `ACTIVATE_VERSION` of a mirrored stream that was read completely."""
+        mirror = self.discord_tap.mirror
+        if not (mirror.enabled and self.mirrors_deletions and self.selected):
+            return
+        if self.ABORT_AT_RECORD_COUNT is not None:  # a record limit (--test): never complete
+            return
+        if self.parent_stream_type is not None and not mirror.has_synced(self.name):
+            return  # no partition this run (no guild): no SCHEMA went out either
+        why = mirror.first_gap(self.mirror_scope())
+        if why is not None:
+            mirror.wait_for_complete_run(self.name, why)
+            return
+        self._write_activate_version_message(mirror.version)
+
+    def mirror_scope(self) -> list[str]:
+        """The streams whose gaps leave this one incomplete: itself, its parents, others."""
+        names = [self.name]
+        parent = self.parent_stream_type
+        while parent is not None:
+            names.append(str(vars(parent).get("name") or parent.__name__))
+            parent = parent.parent_stream_type
+        return [*names, *self.mirror_depends_on]
 
     # Responses --------------------------------------------------------------------
 
@@ -446,6 +511,10 @@ class DiscordStream(RESTStream[t.Any]):
         returns, even when the tap runs inside another program.
         """
         super().finalize_state_progress_markers(state)
+        if self.parent_stream_type is None and not state:
+            # The end of a top-level stream the SDK syncs: every partition of it and of
+            # its children has been read (mirror.py).
+            self.activate_versions()
         self.discord_tap.flush_output(wait=True)
 
     @override
@@ -515,9 +584,17 @@ class DiscordStream(RESTStream[t.Any]):
         except ResourceSkippedError as exc:
             self.warn_skipped(exc, context)
 
+    def note_gap(self, exc: ResourceSkippedError, context: Context | None) -> None:
+        """Record that this run did not read all of this stream (no deletions: mirror.py)."""
+        self.discord_tap.mirror.gap(self.name, f"{exc.resource} was skipped")
+
     def warn_skipped(self, exc: ResourceSkippedError, context: Context | None) -> None:
-        """One WARNING naming the stream, the resource and the missing permission."""
+        """One WARNING naming the stream, the resource and the missing permission.
+
+        The stream is not read completely this run: it marks no row deleted (mirror.py).
+        """
         where = ", ".join(f"{k}={v}" for k, v in (context or {}).items())
+        self.note_gap(exc, context)
         self.logger.warning(
             "Skipping %s%s (%s): %s",
             self.name,

@@ -26,6 +26,7 @@ import threading
 import typing as t
 
 from tap_discord.errors import UserFacingError
+from tap_discord.tombstones import always_present, is_tombstone
 
 #: Python types of parsed JSON values, by JSON Schema type (bool is not an integer).
 JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -72,7 +73,8 @@ class RecordCheck:
             for name, prop in props.items()
             if not str(prop.get("description") or "").startswith(ADDED_BY_TAP)
         }
-        self.required = frozenset(schema.get("required") or ()) & from_discord
+        # A stream with tombstones keeps its live records' fields under `anyOf`.
+        self.required = frozenset(always_present(schema)) & from_discord
         self.keys = tuple(key for key in keys if key in from_discord)
         self._warned: set[str] = set()
         self._lock = threading.Lock()
@@ -99,7 +101,13 @@ class RecordCheck:
         return row
 
     def _repairs(self, row: dict[str, t.Any], where: str) -> bool:
-        """Check each field of a row of a new shape; repair it; whether anything changed."""
+        """Check each field of a row of a new shape; repair it; whether anything changed.
+
+        A tombstone (`tombstones.py`) lacks the fields a live record always has: only
+        its keys, checked by `check`, are required of it.
+        """
+        if is_tombstone(row):
+            return False
         repaired = False
         if not self.required <= row.keys():
             for name in sorted(self.required - row.keys()):

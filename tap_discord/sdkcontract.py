@@ -137,7 +137,17 @@ PRIVATE_MEMBERS: tuple[PrivateMember, ...] = (
         "_stream_version",
         None,
         "Read by `DiscordStream._generate_record_messages`: the `version` of the RECORD "
-        "messages it builds, as the SDK's method sets it.",
+        "messages it builds, as the SDK's method sets it; set by `DiscordStream.__init__` "
+        "to the run's table version for streams that mirror deletions (mirror.py).",
+        used_by=("Stream._generate_record_messages",),
+    ),
+    PrivateMember(
+        Stream,
+        "_write_activate_version_message",
+        ("self", "full_table_version"),
+        "Called by `DiscordStream.activate_version`: the SDK's ACTIVATE_VERSION message "
+        "for each of the stream's maps, written once per stream after a complete run "
+        "instead of at the start of every partition (mirror.py).",
     ),
     PrivateMember(
         RESTStream,

@@ -85,6 +85,19 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         "other users' messages with empty content, embeds, attachments and components.",
     ),
     th.Property(
+        "emit_activate_version_messages",
+        th.BooleanType,
+        default=False,
+        description="Mark rows Discord no longer returns deleted: after a run that read "
+        "every guild, channel and list of a full-table stream (guilds, channels, "
+        "threads, members, invites, roles, emojis, stickers, scheduled events, user "
+        "streams) completely, send one `ACTIVATE_VERSION` for it, and target-postgres "
+        "sets `_sdc_deleted_at` on its rows not in this run (or deletes them with "
+        "`hard_delete`). A run with a skipped guild, channel or list marks nothing of "
+        "that stream deleted. With `message_lookback`, messages deleted inside the "
+        "window are sent as tombstones either way.",
+    ),
+    th.Property(
         "guild_ids",
         th.ArrayType(SNOWFLAKE_ITEM),
         description="Guilds (servers) to read. Default: every guild the bot is in.",
@@ -248,6 +261,11 @@ class TapSettings:
         """How far before each bookmark messages are read again (None: not at all)."""
         value = self._config.get("message_lookback")
         return parse_duration(str(value)) if value else None
+
+    @cached_property
+    def emit_activate_version_messages(self) -> bool:
+        """Whether complete runs mark vanished full-table rows deleted (`mirror.py`)."""
+        return bool(self._config.get("emit_activate_version_messages", False))
 
     @cached_property
     def configured_guild_ids(self) -> list[str]:

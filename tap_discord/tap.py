@@ -30,6 +30,7 @@ from tap_discord.auth import (
 )
 from tap_discord.errors import OutputClosedError, UserFacingError
 from tap_discord.gctuning import collector_tuned_for_records
+from tap_discord.mirror import MirrorLedger
 from tap_discord.preflight import checked_json_file, state_errors, unknown_selected_streams
 from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter
 from tap_discord.settings import CONFIG_SCHEMA, TapSettings, setting_first
@@ -55,6 +56,7 @@ class TapDiscord(Tap):
         TapCapabilities.CATALOG,
         TapCapabilities.STATE,
         TapCapabilities.DISCOVER,
+        TapCapabilities.ACTIVATE_VERSION,
         PluginCapabilities.ABOUT,
         PluginCapabilities.STREAM_MAPS,
         PluginCapabilities.FLATTENING,
@@ -130,6 +132,15 @@ class TapDiscord(Tap):
     def shared_lists(self) -> SharedLists:
         """The guild, channel and thread lists the streams of this run share."""
         return SharedLists(self.streams, self.settings.configured_guild_ids)
+
+    @cached_property
+    def mirror(self) -> MirrorLedger:
+        """The run's table version, and what it read incompletely (deletions wait)."""
+        return MirrorLedger(
+            self.initialized_at,
+            enabled=self.settings.emit_activate_version_messages,
+            logger=self.logger,
+        )
 
     @cached_property
     def limiter(self) -> RateLimiter:

@@ -163,14 +163,17 @@ def emulator() -> Iterator[t.Any]:
 
 @dataclass
 class Snapshot:
-    """Every key of every table, and when its row was last written."""
+    """Every key of every table, when its row was last written, and which are deleted."""
 
     keys: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
     batched_max: dict[str, t.Any] = field(default_factory=dict)
     message_batched: dict[str, t.Any] = field(default_factory=dict)
+    #: Keys of the rows marked deleted (`_sdc_deleted_at` set), by table.
+    deleted: dict[str, set[tuple[str, ...]]] = field(default_factory=dict)
 
     def key_set(self, table: str) -> set[tuple[str, ...]]:
-        return set(self.keys.get(table, []))
+        """The keys of the live rows (not marked deleted)."""
+        return set(self.keys.get(table, [])) - self.deleted.get(table, set())
 
 
 def snapshot(dsn: str, schema: str = LOAD_SCHEMA) -> Snapshot:
@@ -189,12 +192,15 @@ def snapshot(dsn: str, schema: str = LOAD_SCHEMA) -> Snapshot:
         ]
         for table in tables:
             columns = KEYS.get(table, ("id",))
-            query = sql.SQL("SELECT {}, _sdc_batched_at FROM {}").format(
+            query = sql.SQL("SELECT {}, _sdc_deleted_at, _sdc_batched_at FROM {}").format(
                 sql.SQL(", ").join(sql.Identifier(c) for c in columns),
                 sql.Identifier(schema, table),
             )
             rows = conn.execute(query).fetchall()
-            snap.keys[table] = [tuple(str(v) for v in row[:-1]) for row in rows]
+            snap.keys[table] = [tuple(str(v) for v in row[:-2]) for row in rows]
+            snap.deleted[table] = {
+                tuple(str(v) for v in row[:-2]) for row in rows if row[-2] is not None
+            }
             snap.batched_max[table] = max((row[-1] for row in rows), default=None)
             if table == "messages":
                 snap.message_batched = {str(row[0]): row[-1] for row in rows}
@@ -217,6 +223,11 @@ class Pipeline:
     meltano: Meltano
     #: (role id, its name after run 1): run 2 must update the row in place
     renamed_role: tuple[str, str]
+    #: The state after runs 1 and 2 (bookmarks and lookback windows).
+    state_1: dict[str, t.Any]
+    state_2: dict[str, t.Any]
+    #: Table -> key of the row deleted in the emulator between runs 1 and 2.
+    removed: dict[str, tuple[str, ...]]
 
 
 @pytest.fixture(scope="module")
@@ -246,17 +257,21 @@ def pipeline(
     catalog = json.loads(meltano("invoke", "tap-discord", "--discover").stdout)
     streams = {entry["tap_stream_id"] for entry in catalog["streams"]}
 
+    recent = post_recent_messages(emulator)
     expected_1 = expected_keys(emulator, streams)
     seconds = [meltano.run("target-postgres", log_name="run1.log")]
     after_1 = snapshot(postgres.dsn)
+    state_1 = meltano.state()
 
     before = visible_message_ids(emulator)
     add_messages(emulator, NEW_MESSAGES)
     renamed = rename_a_role(emulator)
     added = visible_message_ids(emulator) - before
+    removed = delete_between_runs(emulator, recent)
     expected_2 = expected_keys(emulator, streams)
     seconds.append(meltano.run("target-postgres", log_name="run2.log"))
     after_2 = snapshot(postgres.dsn)
+    state_2 = meltano.state()
 
     # Run 3 as a scheduler runs it: the job, which shares the pipeline's state ID.
     started = time.monotonic()
@@ -276,6 +291,9 @@ def pipeline(
         seconds=seconds,
         meltano=meltano,
         renamed_role=renamed,
+        state_1=state_1,
+        state_2=state_2,
+        removed=removed,
     )
 
 
@@ -332,6 +350,66 @@ def add_messages(emu: t.Any, count: int) -> None:
     for i, channel_id in enumerate(targets):
         share = count // len(targets) + (1 if i < count % len(targets) else 0)
         emu.add_messages(channel_id, share)
+
+
+def post_recent_messages(emu: t.Any) -> tuple[str, list[str]]:
+    """Three messages posted now in the first guild's busiest channel (before run 1)."""
+    gid = guild_ids(emu)[0]
+    busiest = max(emu.world.channels[gid], key=lambda c: len(emu.visible_messages(c["id"])))
+    return busiest["id"], [m["id"] for m in emu.add_messages(busiest["id"], 3)]
+
+
+def delete_between_runs(emu: t.Any, recent: tuple[str, list[str]]) -> dict[str, tuple[str, ...]]:
+    """Delete a member, a role, a channel and a message run 1 loaded; their keys.
+
+    The channel holds no message the bot can read, and no thread: the messages of a
+    deleted channel are not marked deleted (README, Deletions).
+    """
+    from tests.emulator.removals import remove
+
+    gid = guild_ids(emu)[0]
+    world = emu.world
+    member = next(
+        m for m in reversed(world.members[gid]) if m["user"]["id"] != world.bot_user["id"]
+    )
+    role = world.roles[gid][3]
+    parents = {str(th.get("parent_id")) for th in world.threads[gid]}
+    channel = next(
+        c
+        for c in world.channels[gid]
+        if c["type"] not in (4, 15, 16)  # categories, forums and media hold children
+        and c["id"] not in parents
+        and not emu.visible_messages(c["id"])
+        and all((i.get("channel") or {}).get("id") != c["id"] for i in world.invites[gid])
+    )
+    removed = {
+        "members": (gid, member["user"]["id"]),
+        "roles": (role["id"],),
+        "channels": (channel["id"],),
+        "messages": (recent[1][1],),
+    }
+    for table in ("members", "roles", "channels"):
+        remove(emu, table, gid, removed[table][-1])
+    emu.delete_message(recent[0], recent[1][1])
+    return removed
+
+
+def lookback_window(state: dict[str, t.Any], emu: t.Any) -> set[str]:
+    """The messages the next run writes again: those of each channel's last
+    `message_lookback` (from meltano.yml) before its bookmark, and all of a channel
+    without one."""
+    from tap_discord.snowflake import lookback_cursor, parse_duration
+
+    project = yaml.safe_load((REPO / "meltano.yml").read_text())
+    extractor = next(p for p in project["plugins"]["extractors"] if p["name"] == "tap-discord")
+    lookback = parse_duration(extractor["config"]["message_lookback"])
+    marks = message_bookmarks(state)
+    window = set()
+    for channel, ids in visible_messages_by_channel(emu).items():
+        mark = marks.get(channel)
+        after = lookback_cursor(int(mark), lookback) if mark else 0
+        window |= {m for m in ids if int(m) > after}
+    return window
 
 
 def rename_a_role(emu: t.Any) -> tuple[str, str]:
@@ -422,15 +500,26 @@ def test_no_duplicate_primary_keys(pipeline: Pipeline) -> None:
             assert not dupes, f"{table}: duplicate keys {dupes[:5]}"
 
 
-def test_run_2_loads_only_the_new_messages(pipeline: Pipeline) -> None:
+def test_run_2_loads_the_new_messages_and_rereads_only_the_lookback_window(
+    pipeline: Pipeline, emulator: t.Any
+) -> None:
     assert len(pipeline.added_ids) == NEW_MESSAGES
     mark = pipeline.after_1.batched_max["messages"]
     written = {m for m, at in pipeline.after_2.message_batched.items() if at > mark}
-    assert written == pipeline.added_ids
+    window = lookback_window(pipeline.state_1, emulator)
+    assert pipeline.added_ids <= window
+    # The deleted message is written once more: as its tombstone.
+    assert written == window | {pipeline.removed["messages"][0]}
+    assert len(written) < len(pipeline.after_2.message_batched) // 2, "not a full re-read"
 
 
-def test_run_3_with_nothing_new_loads_no_message(pipeline: Pipeline) -> None:
-    assert pipeline.after_3.message_batched == pipeline.after_2.message_batched
+def test_run_3_with_nothing_new_rereads_only_the_lookback_window(
+    pipeline: Pipeline, emulator: t.Any
+) -> None:
+    mark = pipeline.after_2.batched_max["messages"]
+    written = {m for m, at in pipeline.after_3.message_batched.items() if at > mark}
+    assert written == lookback_window(pipeline.state_2, emulator)
+    assert pipeline.after_3.message_batched.keys() == pipeline.after_2.message_batched.keys()
     # The full-table streams are written again (upserts, same keys).
     mark = pipeline.after_2.batched_max["guilds"]
     assert pipeline.after_3.batched_max["guilds"] > mark
@@ -521,6 +610,43 @@ def table_rows(dsn: str, table: str) -> dict[tuple[str, ...], dict[str, t.Any]]:
     return {tuple(str(row[k]) for k in key): row for row in rows}
 
 
+def live_rows(rows: dict[tuple[str, ...], dict[str, t.Any]]) -> dict[tuple[str, ...], t.Any]:
+    """The rows not marked deleted."""
+    return {key: row for key, row in rows.items() if row["_sdc_deleted_at"] is None}
+
+
+def test_rows_deleted_on_discord_are_marked_deleted_and_live_ones_are_not(
+    pipeline: Pipeline, postgres: ThrowawayPostgres, emulator: t.Any
+) -> None:
+    """A member who left, a deleted channel, role and message (README, Deletions)."""
+    for snap in (pipeline.after_2, pipeline.after_3):
+        for table, key in pipeline.removed.items():
+            assert snap.deleted[table] == {key}, table
+        for table in ("guilds", "threads", "invites", "emojis", "stickers", "scheduled_events"):
+            assert snap.deleted.get(table, set()) == set(), table
+    assert pipeline.after_1.deleted == {table: set() for table in pipeline.after_1.deleted}
+    rows = table_rows(postgres.dsn, "members")
+    assert rows[pipeline.removed["members"]]["user"] is not None, "soft delete keeps the row"
+    tombstone = table_rows(postgres.dsn, "messages")[pipeline.removed["messages"]]
+    assert tombstone["content"] is None and tombstone["author"] is None
+    assert tombstone["channel_id"] and tombstone["guild_id"]
+
+
+def test_the_readmes_current_members_query(
+    pipeline: Pipeline, postgres: ThrowawayPostgres, emulator: t.Any
+) -> None:
+    import psycopg
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    start = readme.index("-- current members")
+    query = readme[start : readme.index(";", start)]
+    gid, _ = pipeline.removed["members"]
+    with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {LOAD_SCHEMA}")
+        rows = conn.execute(query.replace(":'guild_id'", "%s"), (gid,)).fetchall()
+    assert {str(r[0]) for r in rows} == {m["user"]["id"] for m in emulator.world.members[gid]}
+
+
 def test_nul_characters_at_every_depth_load_as_replacement_characters(
     pipeline: Pipeline, postgres: ThrowawayPostgres, emulator: t.Any
 ) -> None:
@@ -569,7 +695,7 @@ def test_new_guild_tables_hold_what_discord_serves(
 def test_loaded_messages_equal_what_discord_serves(
     pipeline: Pipeline, postgres: ThrowawayPostgres, emulator: t.Any
 ) -> None:
-    rows = table_rows(postgres.dsn, "messages")
+    rows = live_rows(table_rows(postgres.dsn, "messages"))
     served = world_objects(emulator)["messages"]
     assert rows.keys() == served.keys()
     columns = ("content", "author", "embeds", "mentions", "attachments", "mention_roles")
@@ -761,7 +887,8 @@ def test_demo_runs_twice_and_cleans_up(installed: Installed, scratch: Path) -> N
     assert proc.returncode == 0, out
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith("  ")}
     before, after, loaded = (int(v) for v in rows["messages"])
-    assert after - before == loaded == NEW_DEMO_MESSAGES, out
+    assert after - before == NEW_DEMO_MESSAGES, out
+    assert loaded > NEW_DEMO_MESSAGES, out  # and each channel's last day (message_lookback)
     assert int(rows["members"][2]) == int(rows["members"][1]) > 0, out  # re-upserted
     assert "TAP_DISCORD_BOT_TOKEN" in out
     # Nothing left running or on disk.
@@ -800,6 +927,6 @@ def test_demo_without_a_database_writes_jsonl(installed: Installed, scratch: Pat
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
-    assert int(rows["messages"][1]) == NEW_DEMO_MESSAGES, out
+    assert int(rows["messages"][1]) > NEW_DEMO_MESSAGES, out  # + the lookback re-read
     assert int(rows["guilds"][0]) == int(rows["guilds"][1]) > 0, out
     assert [p.name for p in scratch.iterdir()] == ["out"]

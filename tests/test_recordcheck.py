@@ -85,3 +85,17 @@ def test_a_shape_seen_valid_still_catches_a_changed_type_or_a_bad_id(check, capl
     reordered = {"flag": True, "note": 7, "id": "2", "count": 1}
     assert "note" not in check.check(reordered, "/things")
     assert len(caplog.records) == 2  # count, then note: once per field
+
+
+def test_a_tombstone_passes_without_the_fields_a_live_record_has() -> None:
+    import datetime as dt
+
+    from tap_discord import schemas
+    from tap_discord.tombstones import tombstone
+
+    check = RecordCheck("messages", schemas.MESSAGES_SCHEMA, ("id",), logging.getLogger("t"))
+    key = {"id": "1300000000000000000", "channel_id": "2", "guild_id": "3"}
+    dead = tombstone(key, dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc))
+    assert check.check(dict(dead), "/channels/2/messages") == dead
+    with pytest.raises(MalformedRecordError):
+        check.check({"id": "1300000000000000001", "channel_id": "2"}, "/channels/2/messages")

@@ -29,6 +29,7 @@ import pytest
 from tap_discord import schemas
 from tap_discord.streams import BOT_STREAMS, OAUTH_STREAMS
 from tap_discord.streams.messages import gather_extras
+from tap_discord.tombstones import always_present, tombstone
 
 # --- helpers ---------------------------------------------------------------------------
 
@@ -225,14 +226,28 @@ def test_loader_friendly(stream: str) -> None:
             assert "minimum" not in prop and "maximum" not in prop, f"{parent}/{name}"
 
 
+def test_a_message_tombstone_is_valid_and_a_message_missing_a_field_is_not() -> None:
+    """Validating targets accept the tombstones of deleted messages (README, Deletions)."""
+    validator = jsonschema.Draft7Validator(
+        schemas.MESSAGES_SCHEMA, format_checker=jsonschema.FormatChecker()
+    )
+    key = {"id": "1300000000000000000", "channel_id": "2", "guild_id": "3"}
+    dead = tombstone(key, dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc))
+    assert not list(validator.iter_errors(dead))
+    assert list(validator.iter_errors({**dead, "_sdc_deleted_at": None}))
+    assert list(validator.iter_errors({k: v for k, v in dead.items() if k != "channel_id"}))
+    assert "_sdc_deleted_at" in schemas.MESSAGES_SCHEMA["properties"]
+
+
 def test_optional_fields_allow_null_and_nullable_fields_are_present() -> None:
     """`name?` is not required; `?type` allows null; `type` alone does neither."""
     message = schemas.MESSAGES_SCHEMA
-    assert "edited_timestamp" in message["required"]
+    live = always_present(message)  # a tombstone has fewer (tombstones.with_tombstones)
+    assert "edited_timestamp" in live
     assert "null" in types_of(message["properties"]["edited_timestamp"])
-    assert "content" in message["required"]
+    assert "content" in live
     assert "null" not in types_of(message["properties"]["content"])
-    assert "referenced_message" not in message["required"]
+    assert "referenced_message" not in live
     assert "null" in types_of(message["properties"]["referenced_message"])
     member = schemas.MEMBERS_SCHEMA
     assert "joined_at" in member["required"]

@@ -46,6 +46,7 @@ from tap_discord.schemas.fields import (
     record,
 )
 from tap_discord.schemas.roles import ROLE
+from tap_discord.tombstones import with_tombstones
 
 MESSAGE_ACTIVITY = nested(always("type", INTEGER), field("party_id", STRING))
 MESSAGE_CALL = nested(
@@ -227,7 +228,12 @@ EXTRAS = field(
 )
 
 MESSAGES_KEYS = ("id",)
-MESSAGES_SCHEMA = record(
-    tuple(prop for prop in MESSAGE_FIELDS if prop.name not in EXTRAS_FIELD_NAMES),
-    (field("referenced_message", REFERENCED_MESSAGE), EXTRAS, GUILD_ID),
+#: A message deleted inside `message_lookback` is a tombstone: these and `_sdc_deleted_at`.
+MESSAGE_TOMBSTONE_FIELDS = ("id", "channel_id", "guild_id")
+MESSAGES_SCHEMA = with_tombstones(
+    record(
+        tuple(prop for prop in MESSAGE_FIELDS if prop.name not in EXTRAS_FIELD_NAMES),
+        (field("referenced_message", REFERENCED_MESSAGE), EXTRAS, GUILD_ID),
+    ),
+    MESSAGE_TOMBSTONE_FIELDS,
 )

@@ -20,6 +20,7 @@ from tap_discord.pagination import HasMoreTimestampPaginator
 from tap_discord.responses import response_json
 from tap_discord.snowflake import by_id
 from tap_discord.streams.guilds import GuildChildStream
+from tap_discord.threadgaps import ThreadGaps, kept_parents, remember_parents
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable
@@ -27,6 +28,7 @@ if t.TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Context
 
+MISSING_ACCESS = 50001
 #: Channel types whose archived threads can be listed: text, announcement, forum, media.
 THREAD_PARENT_TYPES = frozenset({0, 5, 15, 16})
 ARCHIVED_PAGE_SIZE = 100
@@ -39,6 +41,7 @@ class ChannelsStream(GuildChildStream):
     path = "/guilds/{guild_id}/channels"
     primary_keys = schemas.CHANNELS_KEYS
     schema = schemas.CHANNELS_SCHEMA
+    mirrors_deletions = True
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
@@ -101,6 +104,9 @@ class ThreadsStream(GuildChildStream):
     path = "/guilds/{guild_id}/threads/active"
     primary_keys = schemas.THREADS_KEYS
     schema = schemas.THREADS_SCHEMA
+    mirrors_deletions = True
+    # Archived threads are listed per channel of the channel list.
+    mirror_depends_on = ("channels",)
     forbidden_reasons: t.ClassVar[dict[int | None, str]] = {
         50001: "Missing Access (50001): the bot cannot view this channel (grant View "
         "Channel and Read Message History)",
@@ -121,12 +127,54 @@ class ThreadsStream(GuildChildStream):
         `contact`: shared with threads that read the guild's channels meanwhile.
         """
         found: dict[str, dict[str, t.Any]] = {}
-        for thread in self._read({"guild_id": guild_id}):
-            found[str(thread["id"])] = thread
-        if self.config.get("include_archived_threads", True):
-            for thread in self._archived_threads(guild_id, contact):
-                found.setdefault(str(thread["id"]), thread)
-        return sorted(found.values(), key=by_id)
+        gaps = self._gaps = ThreadGaps()
+        try:
+            for thread in self._read({"guild_id": guild_id}):
+                found[str(thread["id"])] = thread
+            if self.config.get("include_archived_threads", True):
+                for thread in self._archived_threads(guild_id, contact):
+                    found.setdefault(str(thread["id"]), thread)
+            else:  # archived threads still exist: not listing them is not their deletion
+                self.discord_tap.mirror.gap(self.name, "include_archived_threads is false")
+        finally:
+            self._gaps = None
+        threads = sorted(found.values(), key=by_id)
+        self.weigh_gaps(guild_id, gaps, threads)
+        return threads
+
+    #: The channels of the guild being listed whose archived threads were not listed.
+    _gaps: ThreadGaps | None = None
+
+    def weigh_gaps(self, guild_id: str, gaps: ThreadGaps, threads: list[dict[str, t.Any]]) -> None:
+        """A gap for the run where a channel not listed may have threads in the target.
+
+        Then the channels of this listing's threads join the kept lists (threadgaps.py).
+        """
+        mirror = self.discord_tap.mirror
+        if not (mirror.enabled and self.selected):
+            return
+        kept = kept_parents(self.get_context_state({"guild_id": guild_id}))
+        why = gaps.blocking(kept)
+        if why is not None:
+            mirror.gap(self.name, why)
+        remember_parents(kept, threads)
+
+    @override
+    def note_gap(self, exc: ResourceSkippedError, context: Context | None) -> None:
+        """A channel's archived threads not listed: a gap of that channel (threadgaps.py)."""
+        channel_id = (context or {}).get("channel_id")
+        if channel_id is None:  # the guild's active threads: a gap of the whole run
+            super().note_gap(exc, context)
+            return
+        private = (context or {}).get("scope") == "private" and exc.code != MISSING_ACCESS
+        self._channel_gap(str(channel_id), private=private, reason=f"{exc.resource} was skipped")
+
+    def _channel_gap(self, channel_id: str, *, private: bool, reason: str) -> None:
+        """Note a channel whose archived threads were not listed (a run gap if unsure)."""
+        if self._gaps is not None:
+            self._gaps.add(channel_id, private=private, reason=reason)
+        else:
+            self.discord_tap.mirror.gap(self.name, f"channel {channel_id}: {reason}")
 
     def _archived_threads(
         self, guild_id: str, contact: FirstContact | None
@@ -145,6 +193,8 @@ class ThreadsStream(GuildChildStream):
                     private_allowed = yield from self._channel_archived_threads(
                         guild_id, channel_id, private_allowed=private_allowed
                     )
+                else:  # refused to the messages stream: its threads are not listed
+                    self._channel_gap(channel_id, private=False, reason="unreadable")
             finally:
                 if contact is not None and asks_first:
                     contact.answered(channel_id)
@@ -166,13 +216,14 @@ class ThreadsStream(GuildChildStream):
             self.warn_skipped(exc, context)
             return private_allowed
         if not private_allowed:
+            self._channel_gap(channel_id, private=True, reason="no Manage Threads")
             return False
         context = {**context, "scope": "private"}
         try:
             yield from self.request_records(context)
         except ResourceSkippedError as exc:
             self.warn_skipped(exc, context)
-            if exc.code == 50001:
+            if exc.code == MISSING_ACCESS:
                 unreadable.add(channel_id)
                 return True
             self.logger.warning(

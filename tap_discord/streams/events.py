@@ -29,6 +29,7 @@ class ScheduledEventsStream(GuildChildStream):
     path = "/guilds/{guild_id}/scheduled-events"
     primary_keys = schemas.SCHEDULED_EVENTS_KEYS
     schema = schemas.SCHEDULED_EVENTS_SCHEMA
+    mirrors_deletions = True
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict:

@@ -13,6 +13,7 @@ class EmojisStream(GuildChildStream):
     path = "/guilds/{guild_id}/emojis"
     primary_keys = schemas.EMOJIS_KEYS
     schema = schemas.EMOJIS_SCHEMA
+    mirrors_deletions = True
 
 
 class StickersStream(GuildChildStream):
@@ -22,3 +23,4 @@ class StickersStream(GuildChildStream):
     path = "/guilds/{guild_id}/stickers"
     primary_keys = schemas.STICKERS_KEYS
     schema = schemas.STICKERS_SCHEMA
+    mirrors_deletions = True

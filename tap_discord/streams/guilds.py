@@ -27,6 +27,7 @@ class GuildsStream(DiscordStream):
     path = "/guilds/{guild_id}"
     primary_keys = schemas.GUILDS_KEYS
     schema = schemas.GUILDS_SCHEMA
+    mirrors_deletions = True
     records_jsonpath = "$"
 
     @property
@@ -110,6 +111,7 @@ class InvitesStream(GuildChildStream):
     path = "/guilds/{guild_id}/invites"
     primary_keys = schemas.INVITES_KEYS
     schema = schemas.INVITES_SCHEMA
+    mirrors_deletions = True
     forbidden_reasons: t.ClassVar[dict[int | None, str]] = {
         50013: "Missing Permissions (50013): listing invites needs the Manage Server "
         "(or View Audit Log) permission",

@@ -23,6 +23,7 @@ class MembersStream(GuildChildStream):
     path = "/guilds/{guild_id}/members"
     primary_keys = schemas.MEMBERS_KEYS
     schema = schemas.MEMBERS_SCHEMA
+    mirrors_deletions = True
     forbidden_reasons: t.ClassVar[dict[int | None, str]] = {
         50001: "Missing Access (50001): the Server Members privileged intent is off; "
         "enable it in the Developer Portal (Bot → Privileged Gateway Intents)",

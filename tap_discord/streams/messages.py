@@ -39,9 +39,12 @@ from tap_discord.pagination import SnowflakeAfterPaginator
 from tap_discord.prefetch import DRAINED_LANE_PAGES, Prefetcher
 from tap_discord.responses import MalformedResponseError, response_json
 from tap_discord.schemas.messages import EXTRAS_FIELD_NAMES
+from tap_discord.sdkcontract import utc_now
+from tap_discord.seenwindow import WINDOWS_KEY, SeenWindow, WindowRead
 from tap_discord.snowflake import by_id, is_snowflake, lookback_cursor, max_snowflake
 from tap_discord.streams.channels import FirstContact
 from tap_discord.streams.guilds import GuildChildStream
+from tap_discord.tombstones import tombstone
 from tap_discord.writer import FloatFreeRecord
 
 if t.TYPE_CHECKING:
@@ -53,6 +56,9 @@ if t.TYPE_CHECKING:
 
 
 MESSAGE_PAGE_SIZE = 100
+#: Characters of lookback windows in a STATE per message record between two STATEs:
+#: the windows then weigh under a tenth of the records (`STATE_MSG_FREQUENCY`).
+WINDOW_CHARS_PER_MESSAGE = 100
 #: Key of the per-channel bookmark map in a guild's partition (layout above).
 BOOKMARKS_KEY = "channel_bookmarks"
 #: Channel types with a message history: text, voice, announcement, stage, and threads.
@@ -136,10 +142,21 @@ class MessagesStream(GuildChildStream):
     @property
     @override
     def STATE_MSG_FREQUENCY(self) -> int:  # type: ignore[override]
-        """A STATE about every page, but never more state bytes than record bytes."""
-        return max(MESSAGE_PAGE_SIZE, self._bookmark_count)
+        """A STATE about every page, but never more state bytes than record bytes.
+
+        A bookmark is some 45 bytes and a message record about 1,000, so one message per
+        bookmark between two STATEs keeps the bookmarks small beside the records; the
+        lookback windows (some 7 bytes per message in them) get one message per
+        `WINDOW_CHARS_PER_MESSAGE` characters.
+        """
+        return max(
+            MESSAGE_PAGE_SIZE,
+            self._bookmark_count,
+            self._window_chars // WINDOW_CHARS_PER_MESSAGE,
+        )
 
     _bookmark_count = 0
+    _window_chars = 0
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
@@ -152,6 +169,7 @@ class MessagesStream(GuildChildStream):
         content_check = self.content_check
         content_check.start()
         bookmarks = self.channel_bookmarks(context)
+        windows = self.seen_windows()
         plan = self.read_plan(guild_id, self.channel_targets(guild_id), bookmarks)
         prefetcher = self.prefetcher(plan)
         # Made before any worker starts: each reads it at its channel's first request.
@@ -166,11 +184,16 @@ class MessagesStream(GuildChildStream):
                     prefetched.extend(thread_plan)
                 plan += thread_plan
                 for index, target in enumerate(plan):
-                    self._channel_read = str(target["channel_id"])
+                    channel_id = self._channel_read = str(target["channel_id"])
                     pages = prefetched.pages(index) if prefetched else None
-                    for message in self.read_channel(target, pages):
-                        content_check.observe(message)
-                        yield message  # its bookmark moves once it is written
+                    reading = self.window_read(windows, channel_id)
+                    complete = yield from self.read_channel(target, pages, reading)
+                    if windows is not None and reading is not None and complete:
+                        yield from self.tombstones(target, reading)
+                        # Only now, with its tombstones written (seenwindow.py).
+                        self.remember_window(
+                            windows, bookmarks.get(channel_id), channel_id, reading
+                        )
         finally:
             self._guild_state = None
             self._channel_read = None
@@ -340,21 +363,87 @@ class MessagesStream(GuildChildStream):
         ]
         return sorted(targets, key=by_id)
 
-    def read_channel(self, context: Context, pages: Iterable[Page] | None = None) -> Iterator[dict]:
+    def read_channel(
+        self,
+        context: Context,
+        pages: Iterable[Page] | None = None,
+        reading: WindowRead | None = None,
+    ) -> Generator[dict, None, bool]:
         """All messages of one channel after `after`, oldest first; skip it on 403/404.
 
         `pages` are the channel's pages fetched by a worker thread (None: fetch them here).
+        Each message is checked for the Message Content intent, and its id noted in
+        `reading` if given. Returns whether the channel was read to its end (not skipped).
         """
         if pages is None:
             pages = self.fetch_pages(self.requests_session, context)
+        observe = self.content_check.observe
+        note = reading.add if reading is not None else None
         try:
-            yield from self.records_of_pages(pages, context)
+            for message in self.records_of_pages(pages, context):
+                observe(message)
+                if note is not None:
+                    note(int(message["id"]))
+                yield message  # its bookmark moves once it is written
         except ResourceSkippedError as exc:
             channel_id = str(context["channel_id"])
             if exc.status == 403:
                 self.discord_tap.shared_lists.unreadable_channels.add(channel_id)
             where = {"guild_id": context["guild_id"], "channel_id": channel_id}
             self.warn_skipped(exc, where)
+            return False
+        return True
+
+    # Deleted messages (seenwindow.py) ---------------------------------------------------
+
+    def seen_windows(self) -> dict[str, str] | None:
+        """The guild partition's lookback windows; None (and none kept) without lookback."""
+        state = self._guild_state
+        if state is None:
+            return None
+        if not self.discord_tap.settings.message_lookback:
+            state.pop(WINDOWS_KEY, None)
+            return None
+        windows = t.cast("dict[str, str]", state.setdefault(WINDOWS_KEY, {}))
+        self._window_chars = sum(len(text) for text in windows.values())
+        return windows
+
+    def window_read(self, windows: dict[str, str] | None, channel_id: str) -> WindowRead | None:
+        """What a channel's read notes for its windows (None without lookback)."""
+        lookback = self.discord_tap.settings.message_lookback
+        if windows is None or lookback is None:
+            return None
+        previous: SeenWindow | None = None
+        kept = windows.get(channel_id)
+        if kept is not None:
+            try:
+                previous = SeenWindow.decode(kept)
+            except ValueError:
+                self.logger.warning(
+                    "Ignoring the damaged lookback window of channel %s in the state: "
+                    "messages deleted there before this run are not marked deleted",
+                    channel_id,
+                )
+        return WindowRead(previous, int(lookback.total_seconds() * 1000))
+
+    def tombstones(self, context: Context, reading: WindowRead) -> Iterator[dict[str, t.Any]]:
+        """A tombstone for each message of the channel's last window not read again."""
+        gone = reading.gone(int(context["after"]), context.get("until"))
+        if not gone:
+            return
+        now = utc_now()
+        key = {"channel_id": str(context["channel_id"]), "guild_id": str(context["guild_id"])}
+        for message_id in gone:
+            yield tombstone({"id": str(message_id), **key}, now)
+
+    def remember_window(
+        self, windows: dict[str, str], bookmark: str | None, channel_id: str, reading: WindowRead
+    ) -> None:
+        """Keep the ids of this complete read that the next run re-reads (up to the bookmark)."""
+        if bookmark is None:  # nothing ever emitted: nothing to remember
+            return
+        floor = self.start_cursor(bookmark)
+        windows[channel_id] = reading.next_window(floor, int(bookmark)).encode()
 
     @override
     def new_page_paginator(self, context: Context) -> SnowflakeAfterPaginator:

@@ -13,3 +13,4 @@ class RolesStream(GuildChildStream):
     path = "/guilds/{guild_id}/roles"
     primary_keys = schemas.ROLES_KEYS
     schema = schemas.ROLES_SCHEMA
+    mirrors_deletions = True

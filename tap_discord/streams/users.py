@@ -30,6 +30,7 @@ class CurrentUserStream(DiscordStream):
     path = "/users/@me"
     primary_keys = schemas.CURRENT_USER_KEYS
     schema = schemas.CURRENT_USER_SCHEMA
+    mirrors_deletions = True
     records_jsonpath = "$"
     oauth_scopes: t.ClassVar[tuple[str, ...]] = ("identify",)
 
@@ -44,6 +45,7 @@ class UserGuildsStream(DiscordStream):
     path = "/users/@me/guilds"
     primary_keys = schemas.USER_GUILDS_KEYS
     schema = schemas.USER_GUILDS_SCHEMA
+    mirrors_deletions = True
     oauth_scopes: t.ClassVar[tuple[str, ...]] = ("guilds",)
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -82,6 +84,7 @@ class UserConnectionsStream(DiscordStream):
     path = "/users/@me/connections"
     primary_keys = schemas.USER_CONNECTIONS_KEYS
     schema = schemas.USER_CONNECTIONS_SCHEMA
+    mirrors_deletions = True
     oauth_scopes: t.ClassVar[tuple[str, ...]] = ("connections",)
 
 
@@ -96,6 +99,7 @@ class UserGuildMembersStream(DiscordStream):
     path = "/users/@me/guilds/{guild_id}/member"
     primary_keys = schemas.USER_GUILD_MEMBERS_KEYS
     schema = schemas.USER_GUILD_MEMBERS_SCHEMA
+    mirrors_deletions = True
     records_jsonpath = "$"
     parent_stream_type = UserGuildsStream
     oauth_scopes: t.ClassVar[tuple[str, ...]] = ("guilds", "guilds.members.read")

@@ -11,6 +11,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from tests.emulator.messages import dumps
+from tests.emulator.removals import remove
 
 if TYPE_CHECKING:
     from tests.emulator.core import Emulator, Response
@@ -42,6 +43,9 @@ def _route(emu: Emulator, method: str, path: str, payload: dict[str, Any]) -> An
     if (method, path) == ("POST", "/_emulator/messages/delete"):
         emu.delete_message(payload["channel_id"], payload["message_id"])
         return {"deleted": payload["message_id"]}
+    if (method, path) == ("POST", "/_emulator/delete"):
+        removed = remove(emu, payload["kind"], payload["guild_id"], payload["id"])
+        return {"deleted": payload["id"], "kind": payload["kind"], "name": removed.get("name")}
     if (method, path) == ("GET", "/_emulator/stats"):
         return emu.stats()
     if (method, path) == ("GET", "/_emulator/settings"):
