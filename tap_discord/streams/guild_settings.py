@@ -24,6 +24,7 @@ class OnboardingStream(GuildChildStream):
     """`GET /guilds/{id}/onboarding`: prompts and their options, as Discord has them."""
 
     name = "onboarding"
+    mirrors_deletions = True
     path = "/guilds/{guild_id}/onboarding"
     primary_keys = schemas.ONBOARDING_KEYS
     schema = schemas.ONBOARDING_SCHEMA
@@ -34,6 +35,7 @@ class WelcomeScreenStream(GuildChildStream):
     """`GET /guilds/{id}/welcome-screen`; a disabled screen needs Manage Server."""
 
     name = "welcome_screen"
+    mirrors_deletions = True
     path = "/guilds/{guild_id}/welcome-screen"
     primary_keys = schemas.WELCOME_SCREEN_KEYS
     schema = schemas.WELCOME_SCREEN_SCHEMA
@@ -47,6 +49,7 @@ class SoundboardSoundsStream(GuildChildStream):
     """`GET /guilds/{id}/soundboard-sounds`, which answers `{items: [sound]}`."""
 
     name = "soundboard_sounds"
+    mirrors_deletions = True
     path = "/guilds/{guild_id}/soundboard-sounds"
     primary_keys = schemas.SOUNDBOARD_SOUNDS_KEYS
     schema = schemas.SOUNDBOARD_SOUNDS_SCHEMA
@@ -57,6 +60,7 @@ class RoleMemberCountsStream(GuildChildStream):
     """`GET /guilds/{id}/roles/member-counts`: one row per role (@everyone excluded)."""
 
     name = "role_member_counts"
+    mirrors_deletions = True
     path = "/guilds/{guild_id}/roles/member-counts"
     primary_keys = schemas.ROLE_MEMBER_COUNTS_KEYS
     schema = schemas.ROLE_MEMBER_COUNTS_SCHEMA
@@ -78,6 +82,7 @@ class VanityUrlStream(GuildChildStream):
     """
 
     name = "vanity_url"
+    mirrors_deletions = True
     path = "/guilds/{guild_id}/vanity-url"
     primary_keys = schemas.VANITY_URL_KEYS
     schema = schemas.VANITY_URL_SCHEMA

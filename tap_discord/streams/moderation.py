@@ -40,6 +40,7 @@ class BansStream(GuildChildStream):
     """`GET /guilds/{id}/bans?limit=1000&after=<last user id>`: ascending by user id."""
 
     name = "bans"
+    mirrors_deletions = True
     path = "/guilds/{guild_id}/bans"
     primary_keys = schemas.BANS_KEYS
     schema = schemas.BANS_SCHEMA
@@ -69,6 +70,7 @@ class AutoModRulesStream(GuildChildStream):
     """`GET /guilds/{id}/auto-moderation/rules` (at most about ten rules, no paging)."""
 
     name = "automod_rules"
+    mirrors_deletions = True
     path = "/guilds/{guild_id}/auto-moderation/rules"
     primary_keys = schemas.AUTOMOD_RULES_KEYS
     schema = schemas.AUTOMOD_RULES_SCHEMA
@@ -81,6 +83,7 @@ class WebhooksStream(GuildChildStream):
     """`GET /guilds/{id}/webhooks`, without each webhook's `token` and `url`."""
 
     name = "webhooks"
+    mirrors_deletions = True
     path = "/guilds/{guild_id}/webhooks"
     primary_keys = schemas.WEBHOOKS_KEYS
     schema = schemas.WEBHOOKS_SCHEMA
@@ -110,6 +113,7 @@ class IntegrationsStream(GuildChildStream):
     """`GET /guilds/{id}/integrations`: Discord returns at most 50 and no way to page."""
 
     name = "integrations"
+    mirrors_deletions = True
     path = "/guilds/{guild_id}/integrations"
     primary_keys = schemas.INTEGRATIONS_KEYS
     schema = schemas.INTEGRATIONS_SCHEMA
