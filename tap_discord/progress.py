@@ -1,0 +1,179 @@
+"""Progress lines: what a long run is doing, at INFO about every 30 seconds.
+
+A backfill of a large server runs for an hour or more; these lines say how far it is:
+the stream and guild being read, records so far and their rate, and for messages the
+channels and threads done of the total and how much history is left. Each channel's
+reading runs from its start cursor to the `last_message_id` it had when listed, and
+both are snowflakes, i.e. instants: the time between them is the history to read, and
+the channel's bookmark says how much of it is done.
+
+Main thread only: the lines are made by the thread that writes the records (the writer
+calls `tick` every `TICK_RECORDS` records, and the tap before each wait), and `tick`
+does nothing on any other thread. The interval comes from `TAP_DISCORD_PROGRESS_SECONDS`
+(tests shorten it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import typing as t
+from collections.abc import Callable, Mapping
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+INTERVAL_ENV = "TAP_DISCORD_PROGRESS_SECONDS"
+DEFAULT_INTERVAL_SECONDS = 30.0
+#: The writer calls `tick` after this many records (a clock read per record costs more).
+TICK_RECORDS = 500
+_MS_PER_DAY = 86_400_000
+
+
+def interval_from_env() -> float:
+    """Seconds between progress lines: `TAP_DISCORD_PROGRESS_SECONDS`, else 30."""
+    raw = os.environ.get(INTERVAL_ENV, "")
+    try:
+        value = float(raw)
+    except ValueError:
+        return DEFAULT_INTERVAL_SECONDS
+    return value if value > 0 else DEFAULT_INTERVAL_SECONDS
+
+
+def snowflake_ms(value: str | int) -> int:
+    """Milliseconds since Discord's epoch encoded in a snowflake."""
+    return int(value) >> 22
+
+
+class MessageHistory:
+    """How far the messages stream has read a guild's channels and threads, in time.
+
+    `plan`: the read contexts in reading order (`channel_id`, `after`, `until`); the
+    stream may extend it (threads are listed while channels are read). `bookmarks`: the
+    guild's `{channel id: last emitted message id}` map, which moves with each record.
+    """
+
+    def __init__(self, plan: list[Context], bookmarks: Mapping[str, str]) -> None:
+        """Nothing read yet."""
+        self._plan = plan
+        self._bookmarks = bookmarks
+        self.done = 0
+
+    def at(self, index: int) -> None:
+        """The targets before `index` are written; `index` is being read."""
+        self.done = index
+
+    def span_ms(self) -> tuple[int, int]:
+        """(history read, history to read in all), in milliseconds."""
+        read = total = 0
+        for index, target in enumerate(self._plan):
+            start = max(snowflake_ms(target["after"]), snowflake_ms(target["channel_id"]))
+            end = snowflake_ms(target["until"]) if target.get("until") else start
+            span = max(0, end - start)
+            total += span
+            if index < self.done:
+                read += span
+            elif index == self.done:
+                bookmark = self._bookmarks.get(str(target["channel_id"]))
+                if bookmark is not None:
+                    read += min(span, max(0, snowflake_ms(bookmark) - start))
+        return read, total
+
+    def describe(self, elapsed: float) -> str:
+        """'12 of 40 channels and threads done; history 61 % read, 3.1 years left, ...'."""
+        read, total = self.span_ms()
+        text = f"{self.done} of {len(self._plan)} channels and threads done"
+        if total <= 0:
+            return text
+        left = total - read
+        text += f"; history {100 * read / total:.0f} % read, {_duration_ms(left)} left"
+        if read > 0 and left > 0 and elapsed > 0:
+            text += f" (about {_duration_ms(int(left / (read / elapsed) * 1000))} to go)"
+        return text
+
+
+class Progress:
+    """Logs a progress line when `tick` is called and the interval has passed."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        records: Mapping[str, int],
+        last_stream: Callable[[], str | None] = lambda: None,
+        *,
+        interval: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`records`: records written so far per stream (the writer's counter).
+
+        `last_stream`: the stream of the last record written; a stream that did not
+        call `begin` is named from it.
+        """
+        self._log = logger
+        self._records = records
+        self._last_stream = last_stream
+        self._interval = interval_from_env() if interval is None else interval
+        self._clock = clock
+        self._owner = threading.get_ident()
+        self._next = clock() + self._interval
+        self._stream: str | None = None
+        self._guild: str | None = None
+        self._since = clock()
+        self._records_before = 0
+        self._before: dict[str, int] = {}
+        self.history: MessageHistory | None = None
+
+    def begin(self, stream: str, context: Context | None) -> None:
+        """A stream starts reading a context (a guild, or the whole stream)."""
+        self._stream = stream
+        self._guild = str(context["guild_id"]) if context and "guild_id" in context else None
+        self._since = self._clock()
+        self._before = dict(self._records)
+        self._records_before = self._records.get(stream, 0)
+        self.history = None
+
+    def tick(self) -> None:
+        """Log a line if the interval has passed (main thread; elsewhere nothing)."""
+        if threading.get_ident() != self._owner:
+            return
+        now = self._clock()
+        if now < self._next:
+            return
+        self._next = now + self._interval
+        self._follow_writer()
+        if self._stream is not None:
+            self._log.info("Progress: %s", self.line(now))
+
+    def _follow_writer(self) -> None:
+        """Name the stream writing records now, if it is not the one that began last."""
+        last = self._last_stream()
+        if last is None or last == self._stream:
+            return
+        if self._stream is None or self._records.get(last, 0) > self._before.get(last, 0):
+            self.begin(last, None)
+
+    def line(self, now: float) -> str:
+        """'messages, guild 1: 12 of 40 channels ..., 24,000 records (1,150/s)'."""
+        stream = self._stream or "?"
+        records = self._records.get(stream, 0) - self._records_before
+        elapsed = max(now - self._since, 1e-9)
+        where = f"{stream}, guild {self._guild}" if self._guild else stream
+        text = f"{where}: {records:,} records ({records / elapsed:,.0f}/s)"
+        if self.history is not None:
+            text += f", {self.history.describe(elapsed)}"
+        return text
+
+
+def _duration_ms(ms: int | float) -> str:
+    """A span of time for a person: '3.1 years', '12 days', '5 h', '40 min', '20 s'."""
+    if ms >= 365 * _MS_PER_DAY:
+        return f"{ms / (365.25 * _MS_PER_DAY):.1f} years"
+    if ms >= 2 * _MS_PER_DAY:
+        return f"{ms / _MS_PER_DAY:.0f} days"
+    if ms >= 2 * 3_600_000:
+        return f"{ms / 3_600_000:.0f} h"
+    if ms >= 120_000:
+        return f"{ms / 60_000:.0f} min"
+    return f"{ms / 1000:.0f} s"
