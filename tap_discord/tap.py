@@ -34,6 +34,7 @@ from tap_discord.gctuning import collector_tuned_for_records
 from tap_discord.preflight import checked_json_file, state_errors, unknown_selected_streams
 from tap_discord.progress import Progress
 from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter, RateLimitStats
+from tap_discord.runlock import run_files_dir, run_lock
 from tap_discord.runreport import CURRENT_RUN, RunReport
 from tap_discord.settings import CONFIG_SCHEMA, TapSettings, setting_first
 from tap_discord.sharedlists import SharedLists
@@ -325,11 +326,12 @@ class TapDiscord(Tap):
 
     @classmethod
     def _sync(cls, *args: t.Any, **kwargs: t.Any) -> None:
-        """The SDK's run, with the --state/--catalog files checked first."""
-        for name in ("state", "catalog"):
-            kwargs[name] = checked_json_file(kwargs.get(name), f"--{name} file")
-        with collector_tuned_for_records():
-            super().invoke(*args, **kwargs)
+        """The SDK's run, alone on its --state/--catalog files, which are checked first."""
+        with run_lock(run_files_dir(kwargs.get("state"), kwargs.get("catalog"))):
+            for name in ("state", "catalog"):
+                kwargs[name] = checked_json_file(kwargs.get(name), f"--{name} file")
+            with collector_tuned_for_records():
+                super().invoke(*args, **kwargs)
 
 
 def _finish(
