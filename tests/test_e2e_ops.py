@@ -1,0 +1,189 @@
+"""End to end, unattended runs: overlapping runs of one job, and shard jobs at once.
+
+Real Meltano, target-postgres and PostgreSQL (the fixtures of `test_e2e_meltano.py`)
+against an emulator with Discord's real rate limits.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import typing as t
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from scripts.demo import STATE_ID, Meltano
+from tests.emulator import Emulator, WorldSpec
+from tests.test_e2e_meltano import installed, postgres, snapshot  # noqa: F401 (fixtures)
+
+if t.TYPE_CHECKING:
+    from tests.pgcluster import ThrowawayPostgres
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("installed")]
+
+TOKEN = "e2e-ops-bot-token-secret"
+JOB = "discord-to-postgres"
+SHARDS = {"a": "tap_discord_shard_a", "b": "tap_discord_shard_b"}
+
+
+def meltano_for(emu: Emulator, pg: ThrowawayPostgres, workdir: Path, **extra: str) -> Meltano:
+    return Meltano(
+        workdir=workdir,
+        settings={
+            "TAP_DISCORD_BOT_TOKEN": TOKEN,
+            "TAP_DISCORD_API_URL": emu.api_url,
+            "TARGET_POSTGRES_HOST": pg.host,
+            "TARGET_POSTGRES_PORT": str(pg.port),
+            "TARGET_POSTGRES_USER": pg.user,
+            "TARGET_POSTGRES_PASSWORD": pg.password,
+            "TARGET_POSTGRES_DATABASE": pg.database,
+            **extra,
+        },
+    )
+
+
+def start(meltano: Meltano, log: Path, *args: str) -> subprocess.Popen[str]:
+    """`meltano <args>` in the background, its output to `log`."""
+    return subprocess.Popen(
+        meltano.argv(*args),
+        cwd=meltano.project,
+        env=meltano.env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def attempt(meltano: Meltano, *args: str) -> subprocess.CompletedProcess[str]:
+    """`meltano <args>`, which may fail."""
+    return subprocess.run(
+        meltano.argv(*args),
+        cwd=meltano.project,
+        env=meltano.env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+        check=False,
+    )
+
+
+def newest_by_channel(emu: Emulator, guild: str | None = None) -> dict[str, str]:
+    """Channel or thread id -> its newest visible message id (a whole state's bookmark)."""
+    found = {}
+    for channel_id in emu.world.messages:
+        visible = emu.visible_messages(channel_id)
+        owner = str(emu.world.index[channel_id].get("guild_id"))
+        if visible and (guild is None or owner == guild):
+            found[channel_id] = str(visible[-1]["id"])
+    return found
+
+
+def bookmarks(state: dict[str, t.Any]) -> dict[str, str]:
+    partitions = state["singer_state"]["bookmarks"]["messages"]["partitions"]
+    return {c: b for p in partitions for c, b in p.get("channel_bookmarks", {}).items()}
+
+
+def message_ids(emu: Emulator, guild: str | None = None) -> set[tuple[str, ...]]:
+    return {
+        (str(m["id"]),)
+        for channel_id in newest_by_channel(emu, guild)
+        for m in emu.visible_messages(channel_id)
+    }
+
+
+# Overlap ---------------------------------------------------------------------------------
+
+
+def test_an_overlapping_run_of_the_job_is_refused_and_the_first_completes(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    pg: ThrowawayPostgres = request.getfixturevalue("postgres")
+    spec = WorldSpec.bench_rate_limited(
+        text_channels=6, messages_per_channel=1200, members=20, audit_log_entries=10
+    )
+    with Emulator(spec, bot_token=TOKEN) as emu:
+        emu.settings.update(rate_limits="real")
+        meltano = meltano_for(emu, pg, tmp_path)
+        first = start(meltano, tmp_path / "first.log", "run", JOB)
+        deadline = time.monotonic() + 120
+        while not any(r.route == "messages" for r in emu.requests):  # the tap is reading
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        # The hour strikes again: Meltano refuses the same state ID while it runs...
+        second = attempt(meltano, "run", JOB)
+        # ...and forced, the tap refuses the run files the first one is using.
+        forced = attempt(meltano, "run", "--force", JOB)
+        assert first.poll() is None, "the first run was still going"
+        assert first.wait(300) == 0, (tmp_path / "first.log").read_text()[-3000:]
+        expected = newest_by_channel(emu)
+        messages = message_ids(emu)
+    assert second.returncode != 0
+    assert f"Another '{STATE_ID}' pipeline is already running" in second.stdout + second.stderr
+    assert forced.returncode != 0
+    assert "another tap-discord run (pid" in forced.stdout + forced.stderr
+    # The state is the first run's, whole; the table holds every message once.
+    assert bookmarks(meltano.state()) == expected
+    loaded = snapshot(pg.dsn).keys["messages"]
+    assert len(loaded) == len(set(loaded)) and set(loaded) == messages
+
+
+# Shards ----------------------------------------------------------------------------------
+
+
+def test_two_shard_jobs_at_once_share_the_global_limit_without_a_429(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    pg: ThrowawayPostgres = request.getfixturevalue("postgres")
+    spec = WorldSpec.bench_rate_limited(
+        guilds=2, text_channels=15, messages_per_channel=400, members=50, audit_log_entries=20
+    )
+    with Emulator(spec, bot_token=TOKEN) as emu:
+        emu.settings.update(rate_limits="real")  # 50 requests/s for the one bot token
+        guilds = [str(g["id"]) for g in emu.world.guilds]
+        meltano = meltano_for(
+            emu,
+            pg,
+            tmp_path,
+            TAP_DISCORD_SHARD_A_GUILD_IDS=f'["{guilds[0]}"]',
+            TAP_DISCORD_SHARD_B_GUILD_IDS=f'["{guilds[1]}"]',
+        )
+        runs = {
+            s: start(meltano, tmp_path / f"{s}.log", "run", f"discord-shard-{s}") for s in SHARDS
+        }
+        for shard, proc in runs.items():
+            assert proc.wait(600) == 0, (tmp_path / f"{shard}.log").read_text()[-3000:]
+        log = emu.requests
+        truth = {
+            s: (newest_by_channel(emu, g), message_ids(emu, g))
+            for s, g in zip(SHARDS, guilds, strict=True)
+        }
+    kinds = Counter(r.kind for r in log)
+    assert kinds["global_429"] == 0 and kinds["route_429"] == 0, kinds
+    # They read at the same time, and together never above 50 in any second.
+    spans = []
+    for newest, _ in truth.values():
+        times = [r.time for r in log if r.route == "messages" and r.major in newest]
+        spans.append((min(times), max(times)))
+    assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1], "the shards overlapped"
+    assert max_per_second(sorted(r.time for r in log)) <= 50
+    for shard, schema in SHARDS.items():
+        newest, messages = truth[shard]
+        state = meltano.state(f"dev:tap-discord-shard-{shard}-to-target-postgres")
+        assert bookmarks(state) == newest
+        loaded = snapshot(pg.dsn, schema)
+        assert set(loaded.keys["messages"]) == messages
+        assert len(loaded.keys["guilds"]) == 1
+
+
+def max_per_second(times: list[float]) -> int:
+    """The most requests that arrived within any one second."""
+    most, start = 0, 0
+    for end, moment in enumerate(times):
+        while moment - times[start] >= 1.0:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
