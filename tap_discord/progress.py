@@ -2,10 +2,11 @@
 
 A backfill of a large server runs for an hour or more; these lines say how far it is:
 the stream and guild being read, records so far and their rate, and for messages the
-channels and threads done of the total and how much history is left. Each channel's
-reading runs from its start cursor to the `last_message_id` it had when listed, and
-both are snowflakes, i.e. instants: the time between them is the history to read, and
-the channel's bookmark says how much of it is done.
+channels and threads done of the total, how much of their history is read, and an
+estimate of the time left. Each channel's reading runs from its start cursor to the
+`last_message_id` it had when listed, and both are snowflakes, i.e. instants: the time
+between them is the history to read, and the channel's bookmark says how much of it is
+done.
 
 Main thread only: the lines are made by the thread that writes the records (the writer
 calls `tick` every `TICK_RECORDS` records, and the tap before each wait), and `tick`
@@ -21,6 +22,8 @@ import threading
 import time
 import typing as t
 from collections.abc import Callable, Mapping
+
+from tap_discord.snowflake import datetime_from_snowflake
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -82,16 +85,31 @@ class MessageHistory:
         return read, total
 
     def describe(self, elapsed: float) -> str:
-        """'12 of 40 channels and threads done; history 61 % read, 3.1 years left, ...'."""
+        """'12 of 40 channels and threads done; history 61 % read (...), about 5 min to go'.
+
+        The share is of the history of all channels and threads together, by time; the
+        estimate assumes the rest is read at the pace so far.
+        """
         read, total = self.span_ms()
         text = f"{self.done} of {len(self._plan)} channels and threads done"
         if total <= 0:
             return text
         left = total - read
-        text += f"; history {100 * read / total:.0f} % read, {_duration_ms(left)} left"
+        text += f"; history {100 * read / total:.0f} % read{self._position()}"
         if read > 0 and left > 0 and elapsed > 0:
-            text += f" (about {_duration_ms(int(left / (read / elapsed) * 1000))} to go)"
+            text += f", about {_duration_ms(int(left / (read / elapsed) * 1000))} to go"
         return text
+
+    def _position(self) -> str:
+        """' (channel 123 at 2019-03-02)': where the channel being written has got to."""
+        if self.done >= len(self._plan):
+            return ""
+        channel_id = str(self._plan[self.done]["channel_id"])
+        bookmark = self._bookmarks.get(channel_id)
+        if bookmark is None:
+            return f" (channel {channel_id} starting)"
+        day = datetime_from_snowflake(bookmark).date().isoformat()
+        return f" (channel {channel_id} at {day})"
 
 
 class Progress:
@@ -151,8 +169,10 @@ class Progress:
         last = self._last_stream()
         if last is None or last == self._stream:
             return
-        if self._stream is None or self._records.get(last, 0) > self._before.get(last, 0):
+        before = self._before.get(last, 0)
+        if self._stream is None or self._records.get(last, 0) > before:
             self.begin(last, None)
+            self._records_before = before  # its records since the last `begin`
 
     def line(self, now: float) -> str:
         """'messages, guild 1: 12 of 40 channels ..., 24,000 records (1,150/s)'."""
@@ -167,9 +187,7 @@ class Progress:
 
 
 def _duration_ms(ms: int | float) -> str:
-    """A span of time for a person: '3.1 years', '12 days', '5 h', '40 min', '20 s'."""
-    if ms >= 365 * _MS_PER_DAY:
-        return f"{ms / (365.25 * _MS_PER_DAY):.1f} years"
+    """A span of time for a person: '12 days', '5 h', '40 min', '20 s'."""
     if ms >= 2 * _MS_PER_DAY:
         return f"{ms / _MS_PER_DAY:.0f} days"
     if ms >= 2 * 3_600_000:
