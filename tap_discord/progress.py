@@ -2,11 +2,11 @@
 
 A backfill of a large server runs for an hour or more; these lines say how far it is:
 the stream and guild being read, records so far and their rate, and for messages the
-channels and threads done of the total, how much of their history is read, and an
-estimate of the time left. Each channel's reading runs from its start cursor to the
-`last_message_id` it had when listed, and both are snowflakes, i.e. instants: the time
-between them is the history to read, and the channel's bookmark says how much of it is
-done.
+channels and threads done of the total, how much of their history is read, and
+where the channel being written has got to. Each channel's reading runs from its start
+cursor to the `last_message_id` it had when listed, and both are snowflakes, i.e.
+instants: the time between them is the history to read, and the channel's bookmark says
+how much of it is done.
 
 Main thread only: the lines are made by the thread that writes the records (the writer
 calls `tick` every `TICK_RECORDS` records, and the tap before each wait), and `tick`
@@ -32,7 +32,6 @@ INTERVAL_ENV = "TAP_DISCORD_PROGRESS_SECONDS"
 DEFAULT_INTERVAL_SECONDS = 30.0
 #: The writer calls `tick` after this many records (a clock read per record costs more).
 TICK_RECORDS = 500
-_MS_PER_DAY = 86_400_000
 
 
 def interval_from_env() -> float:
@@ -84,21 +83,18 @@ class MessageHistory:
                     read += min(span, max(0, snowflake_ms(bookmark) - start))
         return read, total
 
-    def describe(self, elapsed: float) -> str:
-        """'12 of 40 channels and threads done; history 61 % read (...), about 5 min to go'.
+    def describe(self) -> str:
+        """'12 of 40 channels and threads done; history 61 % read (channel 1 at 2019-03-02)'.
 
-        The share is of the history of all channels and threads together, by time; the
-        estimate assumes the rest is read at the pace so far.
+        The share is of the history of all channels and threads together, by time, as
+        far as it is written. No time left is guessed from it: worker threads read the
+        later channels ahead of the output, so the written share lags what is read.
         """
         read, total = self.span_ms()
         text = f"{self.done} of {len(self._plan)} channels and threads done"
         if total <= 0:
             return text
-        left = total - read
-        text += f"; history {100 * read / total:.0f} % read{self._position()}"
-        if read > 0 and left > 0 and elapsed > 0:
-            text += f", about {_duration_ms(int(left / (read / elapsed) * 1000))} to go"
-        return text
+        return f"{text}; history {100 * read / total:.0f} % read{self._position()}"
 
     def _position(self) -> str:
         """' (channel 123 at 2019-03-02)': where the channel being written has got to."""
@@ -182,16 +178,5 @@ class Progress:
         where = f"{stream}, guild {self._guild}" if self._guild else stream
         text = f"{where}: {records:,} records ({records / elapsed:,.0f}/s)"
         if self.history is not None:
-            text += f", {self.history.describe(elapsed)}"
+            text += f", {self.history.describe()}"
         return text
-
-
-def _duration_ms(ms: int | float) -> str:
-    """A span of time for a person: '12 days', '5 h', '40 min', '20 s'."""
-    if ms >= 2 * _MS_PER_DAY:
-        return f"{ms / _MS_PER_DAY:.0f} days"
-    if ms >= 2 * 3_600_000:
-        return f"{ms / 3_600_000:.0f} h"
-    if ms >= 120_000:
-        return f"{ms / 60_000:.0f} min"
-    return f"{ms / 1000:.0f} s"
