@@ -6,6 +6,7 @@ against an emulator with Discord's real rate limits.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import yaml
 
 from scripts.demo import STATE_ID, Meltano
 from tests.emulator import Emulator, WorldSpec
@@ -234,3 +236,22 @@ def max_per_second(times: list[float]) -> int:
             start += 1
         most = max(most, end - start + 1)
     return most
+
+
+def test_shard_jobs_have_their_own_extractor_schema_and_share_of_the_limit(
+    tmp_path: Path,
+) -> None:
+    meltano = Meltano(workdir=tmp_path, settings={"TAP_DISCORD_BOT_TOKEN": TOKEN})
+    jobs = json.loads(meltano("job", "list", "--format=json").stdout)["jobs"]
+    tasks = {job["job_name"]: job["tasks"] for job in jobs}
+    shares = 0
+    for shard, schema in SHARDS.items():
+        extractor = f"tap-discord-shard-{shard}"
+        assert tasks[f"discord-shard-{shard}"] == [f"{extractor} target-postgres"]
+        config = json.loads(meltano("config", "print", extractor).stdout)
+        assert config["bot_token"], "the token is inherited"
+        shares += config["max_requests_per_second"]
+        project = yaml.safe_load((REPO / "meltano.yml").read_text())
+        plugin = next(p for p in project["plugins"]["extractors"] if p["name"] == extractor)
+        assert plugin["inherit_from"] == "tap-discord" and plugin["load_schema"] == schema
+    assert shares <= 50 - 10, "the shards leave room for the bot's own traffic"
