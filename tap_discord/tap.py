@@ -302,7 +302,7 @@ class TapDiscord(Tap):
         report = None if kwargs.get("about") else RunReport(cls.logger)
         token = CURRENT_RUN.set(report)
         try:
-            cls._sync(*args, **kwargs)
+            cls._invoke_alone(*args, **kwargs)
         except UserFacingError as exc:
             cls.logger.error("%s", exc)
             _finish(report, "failed", 1, str(exc))
@@ -325,7 +325,7 @@ class TapDiscord(Tap):
             CURRENT_RUN.reset(token)
 
     @classmethod
-    def _sync(cls, *args: t.Any, **kwargs: t.Any) -> None:
+    def _invoke_alone(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """The SDK's run, alone on its --state/--catalog files, which are checked first."""
         with run_lock(run_files_dir(kwargs.get("state"), kwargs.get("catalog"))):
             for name in ("state", "catalog"):
