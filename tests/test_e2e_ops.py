@@ -111,7 +111,7 @@ def test_an_overlapping_run_of_the_job_is_refused_and_the_first_completes(
 ) -> None:
     pg: ThrowawayPostgres = request.getfixturevalue("postgres")
     spec = WorldSpec.bench_rate_limited(
-        text_channels=3, messages_per_channel=1000, members=20, audit_log_entries=10
+        text_channels=3, messages_per_channel=500, members=20, audit_log_entries=10
     )
     with Emulator(spec, bot_token=TOKEN) as emu:
         emu.settings.update(rate_limits="real")
@@ -154,9 +154,9 @@ def test_two_shard_jobs_at_once_share_the_global_limit_without_a_429(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     pg: ThrowawayPostgres = request.getfixturevalue("postgres")
-    # Each shard alone would go above its share: 30 channels' pages at once.
+    # Each shard alone would go above its share: 25 channels' pages at once.
     spec = WorldSpec.bench_rate_limited(
-        guilds=2, text_channels=30, messages_per_channel=300, members=50, audit_log_entries=20
+        guilds=2, text_channels=25, messages_per_channel=200, members=50, audit_log_entries=20
     )
     with Emulator(spec, bot_token=TOKEN) as emu:
         emu.settings.update(rate_limits="real")  # 50 requests/s for the one bot token

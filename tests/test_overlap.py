@@ -9,22 +9,25 @@ the same state ID is refused) is tested end to end in `test_e2e_meltano.py`.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from tap_discord.runlock import LOCK_NAME
 from tests.emulator import Emulator, WorldSpec
 from tests.tapharness import LOG_LEVEL_ENV, ROOT, _clean_env, _parse, channel_bookmarks
 
 TOKEN = "overlap-test-bot-token"
 
 
-def slow_world() -> WorldSpec:
-    """One guild, 6 channels of 9 full pages: seconds of paging at Discord's limits."""
+def paged_world() -> WorldSpec:
+    """One guild, 4 channels of 5 full pages."""
     return WorldSpec.bench_rate_limited(
-        text_channels=6, messages_per_channel=900, members=20, audit_log_entries=10
+        text_channels=4, messages_per_channel=500, members=20, audit_log_entries=10
     )
 
 
@@ -52,8 +55,8 @@ def visible_newest(emu: Emulator) -> dict[str, str]:
 
 
 def test_a_second_run_on_the_same_state_stops_and_the_first_completes(tmp_path: Path) -> None:
-    with Emulator(slow_world(), bot_token=TOKEN) as emu:
-        emu.settings.update(rate_limits="real", time_scale=0.5)
+    with Emulator(paged_world(), bot_token=TOKEN) as emu:
+        emu.settings.update(rate_limits="real")
         config: dict[str, Any] = {"bot_token": TOKEN, "api_url": emu.api_url}
         run_dir = tmp_path / "run"
         run_dir.mkdir()
@@ -62,17 +65,27 @@ def test_a_second_run_on_the_same_state_stops_and_the_first_completes(tmp_path: 
         config_path = tmp_path / "config.json"
         config_path.write_text(json.dumps(config))
         first = start_tap(config_path, state, tmp_path / "a.out", tmp_path / "a.err")
-        time.sleep(1.0)  # the first is reading
+        deadline = time.monotonic() + 60
+        while not any(r.route == "messages" for r in emu.requests):  # the first is reading
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        # A slow backfill: the first is held (its pid is in the lock file) meanwhile.
+        first_pid = int((run_dir / LOCK_NAME).read_text().split()[1])
+        assert first_pid == first.pid
+        os.kill(first_pid, signal.SIGSTOP)
         command = [sys.executable, "-m", "tap_discord", "--config", str(config_path)]
-        second = subprocess.run(
-            [*command, "--state", str(state)],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env={**_clean_env(), **LOG_LEVEL_ENV},
-            timeout=120,
-            check=False,
-        )
+        try:
+            second = subprocess.run(
+                [*command, "--state", str(state)],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                env={**_clean_env(), **LOG_LEVEL_ENV},
+                timeout=120,
+                check=False,
+            )
+        finally:
+            os.kill(first_pid, signal.SIGCONT)
         assert first.poll() is None, "the first run was still going"
         first.wait(120)
         expected = visible_newest(emu)
@@ -99,7 +112,7 @@ def test_a_second_run_on_the_same_state_stops_and_the_first_completes(tmp_path: 
     final = next(m["value"] for m in reversed(messages) if m["type"] == "STATE")
     assert channel_bookmarks(final) == expected
     read = [m for m in messages if m["type"] == "RECORD" and m["stream"] == "messages"]
-    assert len(read) == 6 * 900
+    assert len(read) == 4 * 500
     assert third.returncode == 0
 
 
