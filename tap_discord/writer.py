@@ -227,8 +227,13 @@ class FastSingerWriter(SimpleSingerWriter):
         """Add one line to the block and write the block when it is due (see above)."""
         line = self.message_bytes(message)
         self._maker = get_ident()
-        if type(message) is RecordMessage:
-            self._count(message.stream)
+        if type(message) is RecordMessage:  # counted inline: this runs for every record
+            stream = message.stream
+            self.record_counts[stream] += 1
+            self.last_stream = stream
+            self._until_tick -= 1
+            if self._until_tick <= 0:
+                self._tick()
         if sys.stdout is not sys.__stdout__:  # captured: no exit hook will write a block
             self.flush()
             sys.stdout.write(line.decode("utf-8") + "\n")
@@ -242,15 +247,11 @@ class FastSingerWriter(SimpleSingerWriter):
         ):
             self.flush()
 
-    def _count(self, stream: str) -> None:
-        """Count a record of `stream`; call `tick` every `TICK_RECORDS` records."""
-        self.record_counts[stream] += 1
-        self.last_stream = stream
-        self._until_tick -= 1
-        if self._until_tick <= 0:
-            self._until_tick = TICK_RECORDS
-            if self.tick is not None:
-                self.tick()
+    def _tick(self) -> None:
+        """Every `TICK_RECORDS` records: call `tick` (progress lines)."""
+        self._until_tick = TICK_RECORDS
+        if self.tick is not None:
+            self.tick()
 
     def _due(self, message: Message) -> bool:
         """Any message but a RECORD is written at once; a STATE only now and then."""
