@@ -15,7 +15,7 @@ PYTEST_ARGS ?= -m "not slow"
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: help venv lint format typecheck unit test e2e soak demo meltano-install clean
+.PHONY: help venv lint format typecheck unit test e2e soak demo meltano-install dagster-venv clean
 
 help:
 	@echo "make demo             run the README demo (emulator -> meltano -> PostgreSQL)"
@@ -24,6 +24,7 @@ help:
 	@echo "make lint|typecheck   the static checks alone"
 	@echo "make format           apply ruff format and safe fixes"
 	@echo "make meltano-install  install the Meltano plugins into .meltano/"
+	@echo "make dagster-venv     install Dagster and dagster-meltano into .venv-dagster/"
 	@echo "make clean            delete .venv, .meltano and caches"
 
 $(STAMP): pyproject.toml
@@ -59,8 +60,18 @@ soak: $(STAMP)
 meltano-install: $(STAMP)
 	$(BIN)/meltano install
 
+# Dagster runs the Meltano jobs (orchestrate/dagster/); it has a virtualenv of its own.
+DAGSTER_STAMP := .venv-dagster/.installed
+
+$(DAGSTER_STAMP): orchestrate/dagster/requirements.txt
+	test -x .venv-dagster/bin/python || $(PYTHON) -m venv .venv-dagster
+	.venv-dagster/bin/python -m pip install --quiet -r orchestrate/dagster/requirements.txt
+	touch $(DAGSTER_STAMP)
+
+dagster-venv: $(DAGSTER_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
 clean:
-	rm -rf $(VENV) .meltano .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-dagster .meltano .mypy_cache .ruff_cache .pytest_cache

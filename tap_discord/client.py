@@ -54,6 +54,8 @@ RETRIABLE_EXCEPTIONS = (
     requests.exceptions.ContentDecodingError,
 )
 RETRY_MAX_WAIT_SECONDS = 30.0
+#: How the SDK's `request_records` says a list ended on an empty page.
+SDK_EMPTY_PAGE_END = "Pagination stopped after"
 #: How the SDK announces a stream's failure before re-raising it.
 SDK_FAILURE_ECHO = "An unhandled error occurred while syncing"
 
@@ -124,13 +126,18 @@ class DiscordStream(RESTStream[t.Any]):
 
     @override
     def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
-        """Log, minus the SDK's per-stream "unhandled error" echo.
+        """Log, minus the SDK's per-stream "unhandled error" echo; its end of list at DEBUG.
 
         The tap prints the cause of a failure once (`TapDiscord.invoke`), and the
-        connection test's deliberate stop after one record is no error at all.
+        connection test's deliberate stop after one record is no error at all. The SDK
+        says at INFO when a list ends on an empty page; for Discord's lists that is
+        their ordinary end (a channel with no archived threads: two such lines per
+        channel), nothing a person acts on.
         """
         if message.startswith(SDK_FAILURE_ECHO):
             return
+        if message.startswith(SDK_EMPTY_PAGE_END):
+            level = logging.DEBUG
         super().log(message, *args, level=level, **kwargs)
 
     @property
@@ -579,6 +586,7 @@ class DiscordStream(RESTStream[t.Any]):
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Read the stream, skipping (with one warning) what Discord will not show us."""
+        self.discord_tap.progress.begin(self.name, context)
         try:
             yield from self.request_records(context)
         except ResourceSkippedError as exc:
@@ -595,6 +603,9 @@ class DiscordStream(RESTStream[t.Any]):
         """
         where = ", ".join(f"{k}={v}" for k, v in (context or {}).items())
         self.note_gap(exc, context)
+        report = self.discord_tap.run_report
+        if report is not None:
+            report.skip(self.name, context, f"{exc.resource}: {exc.reason}")
         self.logger.warning(
             "Skipping %s%s (%s): %s",
             self.name,

@@ -7,6 +7,7 @@ limit and the invalid-request budget are counted across all streams.
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 import typing as t
 from functools import cached_property
@@ -32,7 +33,10 @@ from tap_discord.errors import OutputClosedError, UserFacingError
 from tap_discord.gctuning import collector_tuned_for_records
 from tap_discord.mirror import MirrorLedger
 from tap_discord.preflight import checked_json_file, state_errors, unknown_selected_streams
-from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter
+from tap_discord.progress import Progress
+from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter, RateLimitStats
+from tap_discord.runlock import run_files_dir, run_lock
+from tap_discord.runreport import CURRENT_RUN, RunReport
 from tap_discord.settings import CONFIG_SCHEMA, TapSettings, setting_first
 from tap_discord.sharedlists import SharedLists
 from tap_discord.writer import FastSingerWriter, JsonStateWriter
@@ -70,6 +74,17 @@ class TapDiscord(Tap):
         super().__init__(*args, validate_config=validate_config, **kwargs)
         # No deep copy per STATE; a private SDK attribute (see sdkcontract.py).
         self._state_writer = JsonStateWriter(self.message_writer)
+        self.run_report = CURRENT_RUN.get()
+        writer = self.message_writer
+        if isinstance(writer, FastSingerWriter):
+            writer.tick = self.progress.tick
+            if self.run_report is not None:
+                self.run_report.records = writer.record_counts
+        if self.run_report is not None:
+            self.run_report.rate_limits = self.rate_limit_stats
+            self.run_report.invalid_request_limit = int(
+                self.config.get("invalid_request_limit", 1000)
+            )
         if validate_config:
             errors = self.settings.problems()
             if errors:
@@ -152,13 +167,33 @@ class TapDiscord(Tap):
             before_wait=self.flush_output,
         )
 
+    @cached_property
+    def progress(self) -> Progress:
+        """The run's progress lines (made on, and only ever logged from, this thread)."""
+        writer = self.message_writer
+        if isinstance(writer, FastSingerWriter):
+            return Progress(self.logger, writer.record_counts, lambda: writer.last_stream)
+        return Progress(self.logger, {})
+
+    def rate_limit_stats(self) -> RateLimitStats | None:
+        """What the limiter has seen, if this run made one (None before any request)."""
+        limiter = self.__dict__.get("limiter")
+        return limiter.stats if isinstance(limiter, RateLimiter) else None
+
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """The SDK's SIGTERM/SIGINT handling (last STATE, exit 0), never inside a write.
 
-        A private SDK hook (see sdkcontract.py).
+        The run summary is logged first. A private SDK hook (see sdkcontract.py).
         """
-        handle = functools.partial(super()._handle_termination, signum, frame)
+        stop = functools.partial(super()._handle_termination, signum, frame)
+
+        def handle() -> None:
+            if self.run_report is not None:
+                name = signal.Signals(signum).name
+                self.run_report.finish("terminated", 0, f"stopped by {name}")
+            stop()
+
         writer = self.message_writer
         if isinstance(writer, FastSingerWriter):
             writer.run_after_flush(handle)
@@ -197,6 +232,7 @@ class TapDiscord(Tap):
         writer = self.message_writer
         if not isinstance(writer, FastSingerWriter):
             return
+        self.progress.tick()  # a wait may be long: say where the run is first
         try:
             writer.flush_if_writer(wait=wait)
         except OSError as exc:
@@ -271,18 +307,53 @@ class TapDiscord(Tap):
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the tap; a user error becomes one line on stderr and exit code 1.
 
-        The garbage collector is tuned for the run's many short-lived records.
+        The run ends with its summary (`runreport.py`), whatever the outcome. The
+        garbage collector is tuned for the run's many short-lived records.
         """
+        report = None if kwargs.get("about") else RunReport(cls.logger)
+        token = CURRENT_RUN.set(report)
         try:
-            for name in ("state", "catalog"):
-                kwargs[name] = checked_json_file(kwargs.get(name), f"--{name} file")
-            with collector_tuned_for_records():
-                super().invoke(*args, **kwargs)
+            cls._invoke_alone(*args, **kwargs)
         except UserFacingError as exc:
             cls.logger.error("%s", exc)
+            _finish(report, "failed", 1, str(exc))
             sys.exit(1)
         except ConfigValidationError as exc:
             # One line per bad setting, without the SDK's extra "Config validation failed".
             for error in exc.errors:
                 cls.logger.error("%s", setting_first(error))
+            _finish(report, "failed", 1, setting_first(exc.errors[0]) if exc.errors else None)
             sys.exit(1)
+        except SystemExit as exc:  # SIGTERM/SIGINT: `_handle_termination` reported it
+            _finish(report, "exited", exc.code if isinstance(exc.code, int) else 1)
+            raise
+        except BaseException as exc:
+            _finish(report, "failed", 1, f"{type(exc).__name__}: {_first_line(exc)}")
+            raise
+        else:
+            _finish(report, "succeeded", 0)
+        finally:
+            CURRENT_RUN.reset(token)
+
+    @classmethod
+    def _invoke_alone(cls, *args: t.Any, **kwargs: t.Any) -> None:
+        """The SDK's run, alone on its --state/--catalog files, which are checked first."""
+        with run_lock(run_files_dir(kwargs.get("state"), kwargs.get("catalog"))):
+            for name in ("state", "catalog"):
+                kwargs[name] = checked_json_file(kwargs.get(name), f"--{name} file")
+            with collector_tuned_for_records():
+                super().invoke(*args, **kwargs)
+
+
+def _finish(
+    report: RunReport | None, status: str, exit_code: int, error: str | None = None
+) -> None:
+    """Log the run summary, if this was a run (not --about)."""
+    if report is not None:
+        report.finish(status, exit_code, error)
+
+
+def _first_line(exc: BaseException) -> str:
+    """An unexpected error's message, first line only and short (the traceback follows)."""
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else ""

@@ -50,6 +50,7 @@ import sys
 import threading
 import time
 import typing as t
+from collections import Counter
 from threading import get_ident
 
 import msgspec
@@ -61,6 +62,7 @@ from singer_sdk.singerlib.encoding.simple import (
 from typing_extensions import override
 
 from tap_discord.errors import OutputClosedError
+from tap_discord.progress import TICK_RECORDS
 from tap_discord.sdkcontract import StateWriter
 
 if t.TYPE_CHECKING:
@@ -195,6 +197,13 @@ class FastSingerWriter(SimpleSingerWriter):
         self._maker: int | None = None  # the thread that makes the lines (its ident)
         self._output: OutputThread | None = None  # the thread that writes them to stdout
         self._written_at = time.monotonic()
+        #: RECORD messages written per stream (the run summary, progress lines).
+        self.record_counts: Counter[str] = Counter()
+        #: The stream of the last RECORD written.
+        self.last_stream: str | None = None
+        #: Called every `TICK_RECORDS` records (progress lines).
+        self.tick: t.Callable[[], None] | None = None
+        self._until_tick = TICK_RECORDS
         _LIVE_WRITERS.add(self)
 
     @override
@@ -218,6 +227,13 @@ class FastSingerWriter(SimpleSingerWriter):
         """Add one line to the block and write the block when it is due (see above)."""
         line = self.message_bytes(message)
         self._maker = get_ident()
+        if type(message) is RecordMessage:  # counted inline: this runs for every record
+            stream = message.stream
+            self.record_counts[stream] += 1
+            self.last_stream = stream
+            self._until_tick -= 1
+            if self._until_tick <= 0:
+                self._tick()
         if sys.stdout is not sys.__stdout__:  # captured: no exit hook will write a block
             self.flush()
             sys.stdout.write(line.decode("utf-8") + "\n")
@@ -230,6 +246,12 @@ class FastSingerWriter(SimpleSingerWriter):
             type(message) is not RecordMessage and self._due(message)
         ):
             self.flush()
+
+    def _tick(self) -> None:
+        """Every `TICK_RECORDS` records: call `tick` (progress lines)."""
+        self._until_tick = TICK_RECORDS
+        if self.tick is not None:
+            self.tick()
 
     def _due(self, message: Message) -> bool:
         """Any message but a RECORD is written at once; a STATE only now and then."""

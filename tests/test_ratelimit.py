@@ -836,27 +836,40 @@ def test_default_invalid_limit_is_1000(make_limiter) -> None:
 # Logging and stats -------------------------------------------------------------------------
 
 
-def test_long_waits_log_info_short_ones_debug(clock, make_limiter, caplog) -> None:
+def test_routine_waits_log_debug_only_very_long_ones_info(clock, make_limiter, caplog) -> None:
+    # A bucket's reset (seconds) is routine pacing: DEBUG. A wait longer than the
+    # progress interval is announced at INFO, or the run would look stuck.
     limiter = make_limiter()
     caplog.set_level(logging.DEBUG, logger="tap_discord.ratelimit")
+    reserved = limiter.acquire("GET", MSG1)
+    limiter.record_response(reserved, 200, headers(remaining=0, reset_after=45.0), b"[]")
     reserved = limiter.acquire("GET", MSG1)
     limiter.record_response(reserved, 200, headers(remaining=0, reset_after=4.0), b"[]")
     reserved = limiter.acquire("GET", MSG1)
     limiter.record_response(reserved, 200, headers(remaining=0, reset_after=0.4), b"[]")
     limiter.acquire("GET", MSG1)
     waits = [r for r in caplog.records if "Rate limit" in r.getMessage()]
-    assert [r.levelno for r in waits] == [logging.INFO, logging.DEBUG]
-    assert "4.0 s" in waits[0].getMessage()
+    assert [r.levelno for r in waits] == [logging.INFO, logging.DEBUG, logging.DEBUG]
+    assert "45.0 s" in waits[0].getMessage()
     assert "GET /channels/{channel_id}/messages [channel_id=1]" in waits[0].getMessage()
+    assert "waited 4.0" in waits[1].getMessage()
     stats = limiter.stats
-    assert stats.waits == 2
-    assert stats.wait_seconds == near(4.4)
-    assert stats.longest_wait == near(4.0)
+    assert stats.waits == 3
+    assert stats.wait_seconds == pytest.approx(49.4, abs=0.05)
+    assert stats.longest_wait == near(45.0)
+
+
+def test_stats_count_responses_by_status(clock, make_limiter) -> None:
+    limiter = make_limiter()
+    for status in (200, 200, 403):
+        limiter.record_response(limiter.acquire("GET", MSG1), status, {}, b"[]")
+    limiter.release(limiter.acquire("GET", MSG2))  # no response: timeout, dropped connection
+    assert limiter.stats.by_status == {"200": 2, "403": 1, "none": 1}
 
 
 def test_global_wait_names_the_global_limit(clock, make_limiter, caplog) -> None:
     limiter = make_limiter()
-    caplog.set_level(logging.INFO, logger="tap_discord.ratelimit")
+    caplog.set_level(logging.DEBUG, logger="tap_discord.ratelimit")
     reserved = limiter.acquire("GET", MSG1)
     hdrs = {"X-RateLimit-Global": "true", "X-RateLimit-Scope": "global"}
     limiter.record_response(reserved, 429, hdrs, limited_json(2.0, is_global=True))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 
 from tap_discord.errors import ConfigError, RateLimitBanError
@@ -39,6 +40,8 @@ from tap_discord.ratelimit.stats import RateLimitStats
 from tap_discord.ratelimit.waits import POLL_SECONDS, Sleeper, Wait, WaitLog, WaitTotals
 
 _GLOBAL_RATE = "the global request rate"
+#: `RateLimitStats.by_status` key of requests sent that got no response.
+NO_RESPONSE = "none"
 
 
 class RateLimiter:
@@ -87,6 +90,7 @@ class RateLimiter:
         self._sleeper = Sleeper(sleep, before_wait, log)
         self._wait_totals = WaitTotals()
         self._requests = 0
+        self._statuses: Counter[str] = Counter()
         self._stop_message: str | None = None
 
     # Public API ----------------------------------------------------------------------
@@ -140,6 +144,7 @@ class RateLimiter:
         with self._lock:
             now = self._clock()
             self._end(reservation)
+            self._statuses[str(response.status)] += 1
             self._count_invalid(response, now)
             if response.is_ban:
                 self._on_ban(reservation, now)
@@ -157,6 +162,8 @@ class RateLimiter:
         with self._lock:
             if reservation.done:
                 return
+            if reservation.sent:
+                self._statuses[NO_RESPONSE] += 1
             self._end(reservation)
             self._ban.probe_lost(reservation)
 
@@ -175,6 +182,7 @@ class RateLimiter:
                 waits=self._wait_totals.waits,
                 wait_seconds=self._wait_totals.seconds,
                 longest_wait=self._wait_totals.longest,
+                by_status=dict(self._statuses),
             )
 
     # Acquire: reservation and waiting ------------------------------------------------

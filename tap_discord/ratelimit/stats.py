@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -19,3 +19,6 @@ class RateLimitStats:
     waits: int = 0
     wait_seconds: float = 0.0
     longest_wait: float = 0.0
+    #: Responses by HTTP status (`"200"`, `"429"`, ...); `"none"`: sent, no response
+    #: came (timeout, dropped connection).
+    by_status: dict[str, int] = field(default_factory=dict)

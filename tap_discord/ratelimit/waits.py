@@ -13,8 +13,15 @@ from dataclasses import dataclass
 POLL_SECONDS = 0.05
 """Re-check interval while waiting for an in-flight response rather than a clock time."""
 
-LONG_WAIT_SECONDS = 1.0
-"""Waits longer than this are logged at INFO, shorter ones at DEBUG."""
+LONG_WAIT_SECONDS = 30.0
+"""Waits longer than this are logged at INFO, shorter ones at DEBUG.
+
+Why: waiting for a bucket's reset or the global rate is how a rate-limited run
+proceeds (a backfill waits on every channel's 5-per-5-seconds bucket), nothing a person
+acts on; the progress lines and the run summary say how much time went to it. A wait
+longer than the progress interval is announced, or the run would look stuck. What
+causes the waits (a global 429, a ban) has its own WARNING.
+"""
 
 BEFORE_WAIT_MIN_SECONDS = 0.1
 """Sleeps at least this long run the limiter's `before_wait` first."""

@@ -37,6 +37,7 @@ from tap_discord.errors import ResourceSkippedError
 from tap_discord.nulchars import may_hold_nul, replace_nul
 from tap_discord.pagination import SnowflakeAfterPaginator
 from tap_discord.prefetch import DRAINED_LANE_PAGES, Prefetcher
+from tap_discord.progress import MessageHistory
 from tap_discord.responses import MalformedResponseError, response_json
 from tap_discord.schemas.messages import EXTRAS_FIELD_NAMES
 from tap_discord.sdkcontract import utc_now
@@ -171,6 +172,9 @@ class MessagesStream(GuildChildStream):
         bookmarks = self.channel_bookmarks(context)
         windows = self.seen_windows()
         plan = self.read_plan(guild_id, self.channel_targets(guild_id), bookmarks)
+        progress = self.discord_tap.progress
+        progress.begin(self.name, context)
+        progress.history = history = MessageHistory(plan, bookmarks)
         prefetcher = self.prefetcher(plan)
         # Made before any worker starts: each reads it at its channel's first request.
         if isinstance(prefetcher, Prefetcher):
@@ -184,6 +188,7 @@ class MessagesStream(GuildChildStream):
                     prefetched.extend(thread_plan)
                 plan += thread_plan
                 for index, target in enumerate(plan):
+                    history.at(index)
                     channel_id = self._channel_read = str(target["channel_id"])
                     pages = prefetched.pages(index) if prefetched else None
                     reading = self.window_read(windows, channel_id)
@@ -194,6 +199,7 @@ class MessagesStream(GuildChildStream):
                         self.remember_window(
                             windows, bookmarks.get(channel_id), channel_id, reading
                         )
+                history.at(len(plan))
         finally:
             self._guild_state = None
             self._channel_read = None
