@@ -39,6 +39,10 @@ STREAM_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "audit_log_integrations": ("VIEW_AUDIT_LOG",),
     "audit_log_threads": ("VIEW_AUDIT_LOG",),
     "user_guilds": (),
+    # Without Read Message History Discord answers an empty pin list, not an error.
+    "pins": ("VIEW_CHANNEL", "READ_MESSAGE_HISTORY"),
+    "message_reactions": ("VIEW_CHANNEL", "READ_MESSAGE_HISTORY"),
+    "poll_votes": ("VIEW_CHANNEL", "READ_MESSAGE_HISTORY"),
 }
 
 #: Permissions that let the bot change the guild; the read-only integer leaves them out.

@@ -77,6 +77,14 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         "off (only new messages are read).",
     ),
     th.Property(
+        "reaction_request_budget",
+        th.IntegerType(minimum=0),
+        default=0,
+        description="Most requests the `message_reactions` stream makes in one run (one "
+        "per 100 users of a changed reaction). Reactions left over when it is reached "
+        "are kept in the state and read first by the next run. 0: no limit.",
+    ),
+    th.Property(
         "require_message_content",
         th.BooleanType,
         default=False,
@@ -248,6 +256,11 @@ class TapSettings:
         """How far before each bookmark messages are read again (None: not at all)."""
         value = self._config.get("message_lookback")
         return parse_duration(str(value)) if value else None
+
+    @property
+    def reaction_request_budget(self) -> int:
+        """Reaction requests allowed per run (0: no limit)."""
+        return int(self._config.get("reaction_request_budget") or 0)
 
     @cached_property
     def configured_guild_ids(self) -> list[str]:

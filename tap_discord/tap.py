@@ -30,10 +30,12 @@ from tap_discord.auth import (
 )
 from tap_discord.errors import OutputClosedError, UserFacingError
 from tap_discord.gctuning import collector_tuned_for_records
+from tap_discord.observed import MessageObservations
 from tap_discord.preflight import checked_json_file, state_errors, unknown_selected_streams
 from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter
 from tap_discord.settings import CONFIG_SCHEMA, TapSettings, setting_first
 from tap_discord.sharedlists import SharedLists
+from tap_discord.streams.following import MESSAGE_FOLLOWER_STREAMS
 from tap_discord.writer import FastSingerWriter, JsonStateWriter
 
 if t.TYPE_CHECKING:
@@ -130,6 +132,17 @@ class TapDiscord(Tap):
     def shared_lists(self) -> SharedLists:
         """The guild, channel and thread lists the streams of this run share."""
         return SharedLists(self.streams, self.settings.configured_guild_ids)
+
+    @cached_property
+    def message_observations(self) -> MessageObservations:
+        """What this run's messages showed the streams that follow them (observed.py)."""
+        observations = MessageObservations()
+        observations.wanted = any(
+            stream.selected
+            for name, stream in self.streams.items()
+            if name in MESSAGE_FOLLOWER_STREAMS
+        )
+        return observations
 
     @cached_property
     def limiter(self) -> RateLimiter:

@@ -15,6 +15,9 @@ from tap_discord.streams.expressions import EmojisStream, StickersStream
 from tap_discord.streams.guilds import GuildsStream, InvitesStream
 from tap_discord.streams.members import MembersStream
 from tap_discord.streams.messages import MessagesStream
+from tap_discord.streams.pins import PinsStream
+from tap_discord.streams.polls import PollVotesStream
+from tap_discord.streams.reactions import MessageReactionsStream
 from tap_discord.streams.roles import RolesStream
 from tap_discord.streams.users import (
     CurrentUserStream,
@@ -33,6 +36,10 @@ BOT_STREAMS = (
     # read the channels' pages; the threads stream then emits that list.
     MessagesStream,
     ThreadsStream,
+    # After messages: they follow what this run's messages showed (observed.py).
+    PinsStream,
+    MessageReactionsStream,
+    PollVotesStream,
     MembersStream,
     InvitesStream,
     RolesStream,
@@ -79,7 +86,10 @@ __all__ = [
     "GuildsStream",
     "InvitesStream",
     "MembersStream",
+    "MessageReactionsStream",
     "MessagesStream",
+    "PinsStream",
+    "PollVotesStream",
     "RolesStream",
     "ScheduledEventsStream",
     "StickersStream",

@@ -151,6 +151,8 @@ class MessagesStream(GuildChildStream):
         guild_id = str((context or {})["guild_id"])
         content_check = self.content_check
         content_check.start()
+        observations = self.discord_tap.message_observations
+        observations.start_guild(guild_id)
         bookmarks = self.channel_bookmarks(context)
         plan = self.read_plan(guild_id, self.channel_targets(guild_id), bookmarks)
         prefetcher = self.prefetcher(plan)
@@ -170,6 +172,7 @@ class MessagesStream(GuildChildStream):
                     pages = prefetched.pages(index) if prefetched else None
                     for message in self.read_channel(target, pages):
                         content_check.observe(message)
+                        observations.observe(guild_id, message)
                         yield message  # its bookmark moves once it is written
         finally:
             self._guild_state = None
@@ -349,6 +352,9 @@ class MessagesStream(GuildChildStream):
             pages = self.fetch_pages(self.requests_session, context)
         try:
             yield from self.records_of_pages(pages, context)
+            self.discord_tap.message_observations.channel_read(
+                str(context["guild_id"]), str(context["channel_id"]), int(context["after"])
+            )
         except ResourceSkippedError as exc:
             channel_id = str(context["channel_id"])
             if exc.status == 403:
