@@ -84,6 +84,9 @@ SOCIAL_CHANGES: dict[str, Callable[[Emulator, dict[str, Any]], dict[str, Any]]] 
     "/_emulator/reactions/remove": lambda e, p: _react(e, p, add=False),
     "/_emulator/polls/vote": lambda e, p: _vote(e, p, add=True),
     "/_emulator/polls/unvote": lambda e, p: _vote(e, p, add=False),
+    "/_emulator/polls/post": lambda e, p: e.post_poll(
+        p["channel_id"], list(p["answers"]), multiselect=bool(p.get("multiselect"))
+    ),
     "/_emulator/polls/finalize": lambda e, p: e.finalize_poll(p["channel_id"], p["message_id"]),
 }
 

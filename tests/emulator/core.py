@@ -438,6 +438,16 @@ class Emulator:
             ),
         )
 
+    def post_poll(
+        self, channel_id: str, answers: list[str], *, multiselect: bool = False
+    ) -> dict[str, Any]:
+        """Post a new message holding an open poll with no votes."""
+        (posted,) = self.add_messages(channel_id, 1)
+        return self._social_change(
+            channel_id,
+            lambda s, log: s.attach_poll(log, int(posted["id"]), answers, multiselect=multiselect),
+        )
+
     def finalize_poll(self, channel_id: str, message_id: str) -> dict[str, Any]:
         """End a poll now; its results become final."""
         return self._social_change(channel_id, lambda s, log: s.finalize(log, int(message_id)))

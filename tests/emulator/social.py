@@ -189,6 +189,26 @@ class Social:
         log.overrides[message_id] = msg
         return msg
 
+    def attach_poll(
+        self, log: MessageLog, message_id: int, answers: list[str], *, multiselect: bool = False
+    ) -> dict[str, Any]:
+        """Make a message a 24-hour poll with no votes yet (open)."""
+        msg = self._editable(log, message_id)
+        msg["content"] = ""
+        msg["poll"] = {
+            "question": {"text": "Which one?"},
+            "answers": [
+                {"answer_id": i + 1, "poll_media": {"text": text}} for i, text in enumerate(answers)
+            ],
+            "expiry": iso_from_ms(snowflake_ms(message_id) + 24 * 3_600_000),
+            "allow_multiselect": multiselect,
+            "layout_type": 1,
+            "results": {"is_finalized": False, "answer_counts": []},
+        }
+        self.voters[message_id] = {}
+        log.overrides[message_id] = msg
+        return msg
+
     def pin(self, log: MessageLog, message_id: int, at_ms: int | None = None) -> dict[str, Any]:
         """Pin a message; the channel's `last_pin_timestamp` moves to the pin's time."""
         pins = self.pins.setdefault(log.channel_id, {})
