@@ -56,13 +56,17 @@ class ChannelSeen:
     #: The read's first `after` cursor, once the read reached the channel's end: every
     #: message after it that still exists was seen (None: not read to the end).
     complete_after: int | None = None
+    #: Whether the read returned any message. Without Read Message History Discord
+    #: answers an empty list, not an error: an empty read proves nothing was deleted.
+    nonempty: bool = False
     reactions: dict[str, tuple[SeenReaction, ...]] = field(default_factory=dict)
     polls: dict[str, SeenPoll] = field(default_factory=dict)
     pinned: set[str] = field(default_factory=set)
 
     def covers(self, message_id: str) -> bool:
         """Whether the read went over `message_id`: absent from it means deleted."""
-        return self.complete_after is not None and int(message_id) > self.complete_after
+        after = self.complete_after
+        return after is not None and self.nonempty and int(message_id) > after
 
 
 class MessageObservations:
@@ -73,6 +77,7 @@ class MessageObservations:
         self.wanted = False
         self._guilds: dict[str, dict[str, ChannelSeen]] = {}
         self._read: set[str] = set()
+        self._current: t.Any = None  # the channel of the last message observed
 
     def start_guild(self, guild_id: str) -> None:
         """The messages stream begins the guild (it was selected and runs)."""
@@ -95,13 +100,17 @@ class MessageObservations:
         """Note what matters of one emitted message (main thread)."""
         if not self.wanted:
             return
-        message_id = str(message["id"])
+        channel_id = message["channel_id"]
+        if channel_id != self._current:  # messages come channel by channel
+            self._current = channel_id
+            self.channel(guild_id, str(channel_id)).nonempty = True
         reactions = message.get("reactions")
         poll = message.get("poll")
         pinned = message.get("pinned")
         if not (reactions or poll or pinned):
             return
-        seen = self.channel(guild_id, str(message["channel_id"]))
+        message_id = str(message["id"])
+        seen = self.channel(guild_id, str(channel_id))
         if reactions:
             seen.reactions[message_id] = tuple(map(seen_reaction, reactions))
         if isinstance(poll, dict):

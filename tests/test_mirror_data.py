@@ -11,11 +11,13 @@ import dataclasses
 from collections import Counter
 from typing import Any
 
+import jsonschema
 import pytest
 
+from tap_discord import schemas
 from tests.emulator import Emulator, WorldSpec
-from tests.emulator.social import BURST, NORMAL, emoji_key
 from tests.emulator.snowflakes import iso_from_ms
+from tests.emulator.social import BURST, NORMAL, emoji_key
 from tests.tapharness import discover, run_tap, select
 
 TOKEN = "mirror-data-test-token"
@@ -48,6 +50,7 @@ class Target:
     def load(self, run: Any) -> None:
         for stream in FOLLOWERS:
             for record in run.records(stream):
+                jsonschema.validate(record, schemas.STREAM_SCHEMAS[stream])
                 key = tuple(record[k] for k in KEYS[stream])
                 self.rows[stream][key] = record
 
@@ -85,7 +88,7 @@ def world(emu: Emulator) -> dict[str, dict[Key, tuple[Any, ...]]]:
                         out["message_reactions"][(mid, key, name)] = (count, users)
             for answer in (message.get("poll") or {}).get("answers") or ():
                 voters = social.poll_voters(log, int(mid), answer["answer_id"])
-                out["poll_votes"][(mid, answer["answer_id"])] = (len(voters), voters)
+                out["poll_votes"][(mid, str(answer["answer_id"]))] = (len(voters), voters)
     return out
 
 
@@ -214,7 +217,12 @@ def test_the_reaction_budget_carries_the_rest_to_the_next_run(catalog: dict[str,
         assert all(not p.get("reaction_backlog") for p in partitions)
 
 
-def test_what_the_bot_cannot_read_is_not_marked_deleted(catalog: dict[str, Any]) -> None:
+@pytest.mark.parametrize("refusal", ["unreadable", "no_history"])
+def test_what_the_bot_cannot_read_is_not_marked_deleted(
+    catalog: dict[str, Any], refusal: str
+) -> None:
+    """403 (no View Channel), or no Read Message History: Discord's empty lists then
+    look like everything removed, and must not be taken for it."""
     with Emulator(spec(), bot_token=TOKEN) as emu:
         config = {"bot_token": TOKEN, "api_url": emu.api_url, "message_lookback": "P1D"}
         cid = a_text_channel(emu)
@@ -230,7 +238,8 @@ def test_what_the_bot_cannot_read_is_not_marked_deleted(catalog: dict[str, Any])
         emu.react(cid, m1, {"id": None, "name": "👍"}, user, add=False)
         emu.unpin_message(cid, m1)
         emu.pin_message(cid, emu.add_messages(cid, 1)[0]["id"])  # moves last_pin_timestamp
-        emu.world.unreadable.add(cid)  # 403 from now on: unreadable, not gone
+        refused_set = getattr(emu.world, refusal)
+        refused_set.add(cid)
         refused = run_tap(config, catalog=catalog, state=first.final_state)
         assert refused.returncode == 0, refused.stderr
         target.load(refused)
@@ -238,7 +247,7 @@ def test_what_the_bot_cannot_read_is_not_marked_deleted(catalog: dict[str, Any])
         assert (m1, "👍", "normal") in target.live("message_reactions")
         assert (cid, m1) in target.live("pins")
 
-        emu.world.unreadable.discard(cid)  # readable again: the next run catches up
+        refused_set.discard(cid)  # readable again: the next run catches up
         later = run_tap(config, catalog=catalog, state=refused.final_state)
         assert later.returncode == 0, later.stderr
         target.load(later)

@@ -13,6 +13,7 @@ from tap_discord.schemas.fields import (
     GUILD_ID,
     INTEGER,
     SNOWFLAKE,
+    STRING,
     Fields,
     always,
     array,
@@ -23,7 +24,8 @@ from tap_discord.tombstones import DELETED_AT_PROPERTY
 
 POLL_VOTE_FIELDS: Fields = (
     always("message_id", SNOWFLAKE),
-    always("answer_id", INTEGER, description="The poll's own small integer, not a snowflake."),
+    # Discord's answer_id is a small integer; as text here, like every key of the tap.
+    always("answer_id", STRING, description="The poll answer's `answer_id`, as text."),
     always("channel_id", SNOWFLAKE),
     # Optional at the top level only because a tombstone (an answer gone) has none.
     field("count", INTEGER, description="Voters read for this answer."),

@@ -70,6 +70,9 @@ class PinsStream(MessageFollowerStream):
             except ResourceSkippedError as exc:
                 self.warn_skipped(exc, {"guild_id": guild_id, "channel_id": channel_id})
                 continue
+            if not pins and stamp is not None and held.get(channel_id):
+                self.warn_empty(guild_id, channel_id)
+                continue
             yield from pins
             now = {pin["message_id"] for pin in pins}
             for message_id in sorted(set(held.get(channel_id, ())) - now, key=int):
@@ -77,6 +80,16 @@ class PinsStream(MessageFollowerStream):
                 yield self.tombstone(key)
             remember(held, channel_id, sorted(now, key=int))
             remember(marks, channel_id, stamp)
+
+    def warn_empty(self, guild_id: str, channel_id: str) -> None:
+        """An empty answer where pins were: kept, as Discord may mean "not allowed"."""
+        self.logger.warning(
+            "Keeping the pins of guild_id=%s, channel_id=%s: Discord answered an empty "
+            "pin list, which is also its answer without Read Message History; they are "
+            "marked deleted once the channel has a new pin.",
+            guild_id,
+            channel_id,
+        )
 
     def targets(self, guild_id: str) -> list[dict[str, t.Any]]:
         """The guild's channels and threads with a message history the bot may read."""

@@ -100,7 +100,7 @@ class PollVotesStream(MessageFollowerStream):
                     self.warn_skipped(exc, {**where, "message_id": message_id})
                 continue
             yield from rows
-            read = {row["answer_id"]: row["count"] for row in rows}
+            read = {int(row["answer_id"]): row["count"] for row in rows}
             counts = read if poll.counts is None else poll.counts
             held[message_id] = {
                 "counts": {str(answer): count for answer, count in counts.items()},
@@ -109,7 +109,7 @@ class PollVotesStream(MessageFollowerStream):
         for message_id in sorted(held.keys() - seen.polls.keys(), key=int):
             if seen.covers(message_id):  # re-read without its poll: deleted
                 for answer in sorted(held.pop(message_id)["counts"], key=int):
-                    key = {**where, "message_id": message_id, "answer_id": int(answer)}
+                    key = {**where, "message_id": message_id, "answer_id": answer}
                     yield self.tombstone(key)
             elif seen.complete_after is not None and int(message_id) <= seen.complete_after:
                 del held[message_id]  # out of the window: never read again
@@ -125,7 +125,7 @@ class PollVotesStream(MessageFollowerStream):
             rows.append(
                 {
                     **context,
-                    "answer_id": answer_id,
+                    "answer_id": str(answer_id),
                     "count": len(voters),
                     "user_ids": voters,
                     "is_finalized": poll.finalized,
