@@ -16,25 +16,12 @@ import pytest
 
 from tap_discord import schemas
 from tests.emulator import Emulator, WorldSpec
-from tests.emulator.snowflakes import iso_from_ms
-from tests.emulator.social import BURST, NORMAL, emoji_key
+from tests.emulator.social import emoji_key
+from tests.mirrortruth import FOLLOWERS, KEYS, VALUES, Key, follower_rows
 from tests.tapharness import discover, run_tap, select
 
 TOKEN = "mirror-data-test-token"
-FOLLOWERS = ("pins", "message_reactions", "poll_votes")
-KEYS = {
-    "pins": ("channel_id", "message_id"),
-    "message_reactions": ("message_id", "emoji_key", "type"),
-    "poll_votes": ("message_id", "answer_id"),
-}
-#: The fields compared with the emulator's world (besides the key).
-VALUES = {
-    "pins": ("pinned_at",),
-    "message_reactions": ("count", "user_ids"),
-    "poll_votes": ("count", "user_ids"),
-}
 FOLLOWER_ROUTES = ("pins", "reactions", "poll_voters")
-Key = tuple[Any, ...]
 
 
 def spec(**changes: Any) -> WorldSpec:
@@ -65,42 +52,15 @@ class Target:
         return {k for k, row in self.rows[stream].items() if row.get("_sdc_deleted_at")}
 
 
-def world(emu: Emulator) -> dict[str, dict[Key, tuple[Any, ...]]]:
-    """The pins, reactions and votes the bot can read now, keyed like the rows."""
-    social = emu.world.social
-    out: dict[str, dict[Key, tuple[Any, ...]]] = {s: {} for s in FOLLOWERS}
-    for channel_id in emu.world.messages:
-        messages = emu.visible_messages(channel_id)
-        log = emu.world.log(channel_id)
-        present = {m["id"] for m in messages}
-        for message_id, at in social.pinned_ids(int(channel_id)).items():
-            if str(message_id) in present:
-                out["pins"][(channel_id, str(message_id))] = (iso_from_ms(at),)
-        for message in messages:
-            mid = message["id"]
-            for reaction in message.get("reactions") or ():
-                key = emoji_key(reaction["emoji"])
-                for kind, name in ((NORMAL, "normal"), (BURST, "burst")):
-                    count = reaction["count_details"][name]
-                    if count:
-                        users = social.reaction_users(log, int(mid), key, kind)
-                        assert len(users) == count
-                        out["message_reactions"][(mid, key, name)] = (count, users)
-            for answer in (message.get("poll") or {}).get("answers") or ():
-                voters = social.poll_voters(log, int(mid), answer["answer_id"])
-                out["poll_votes"][(mid, str(answer["answer_id"]))] = (len(voters), voters)
-    return out
-
-
 def assert_mirrors(target: Target, emu: Emulator) -> None:
-    truth = world(emu)
+    truth = follower_rows(emu)
     for stream in FOLLOWERS:
         assert target.live(stream) == truth[stream], stream
 
 
 def assert_removed(target: Target, before: dict[str, Any], emu: Emulator) -> None:
     """Exactly the rows gone from the world since `before` are marked deleted."""
-    now = world(emu)
+    now = follower_rows(emu)
     for stream in FOLLOWERS:
         assert target.deleted(stream) == set(before[stream]) - set(now[stream]), stream
 
@@ -153,7 +113,7 @@ def test_each_run_leaves_the_target_equal_to_the_world(catalog: dict[str, Any]) 
         assert not any(target.deleted(s) for s in FOLLOWERS)
         assert (m1, "🎉", "burst") in target.live("message_reactions")
 
-        before = world(emu)
+        before = follower_rows(emu)
         emu.react(cid, m1, {"id": None, "name": "👍"}, b, add=False)  # a user takes it back
         emu.react(cid, m1, {"id": None, "name": "🎉"}, a, add=False, burst=True)  # type gone
         emu.react(cid, m2, guild_emoji, c, add=False)  # the message's last reaction
@@ -190,7 +150,7 @@ def test_each_run_leaves_the_target_equal_to_the_world(catalog: dict[str, Any]) 
 
 def test_the_reaction_budget_carries_the_rest_to_the_next_run(catalog: dict[str, Any]) -> None:
     with Emulator(spec(), bot_token=TOKEN) as emu:
-        needed = len(world(emu)["message_reactions"])  # one page each: counts are < 100
+        needed = len(follower_rows(emu)["message_reactions"])  # one page each: counts are < 100
         assert needed > 20
         budget = needed * 2 // 3
         config = {
@@ -319,6 +279,6 @@ def test_without_the_message_content_intent_polls_are_skipped_with_one_warning(
         assert run.stderr.count("Skipping poll_votes: Discord sends polls only") == 1
         target = Target()
         target.load(run)
-        truth = world(emu)
+        truth = follower_rows(emu)
         for stream in ("pins", "message_reactions"):  # they do not need the intent
             assert target.live(stream) == truth[stream], stream
