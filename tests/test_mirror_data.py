@@ -8,6 +8,10 @@ emulator holds: pins, every reaction's users, every poll answer's voters.
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import sys
+import tempfile
 from collections import Counter
 from typing import Any
 
@@ -18,7 +22,16 @@ from tap_discord import schemas
 from tests.emulator import Emulator, WorldSpec
 from tests.emulator.social import emoji_key
 from tests.mirrortruth import FOLLOWERS, KEYS, VALUES, Key, follower_rows
-from tests.tapharness import discover, run_tap, select
+from tests.tapharness import (
+    ROOT,
+    TapRun,
+    _clean_env,
+    _dump,
+    assert_no_secrets,
+    discover,
+    run_tap,
+    select,
+)
 
 TOKEN = "mirror-data-test-token"
 FOLLOWER_ROUTES = ("pins", "reactions", "poll_voters")
@@ -282,3 +295,70 @@ def test_without_the_message_content_intent_polls_are_skipped_with_one_warning(
         truth = follower_rows(emu)
         for stream in ("pins", "message_reactions"):  # they do not need the intent
             assert target.live(stream) == truth[stream], stream
+
+
+def run_killed_at(
+    config: dict[str, Any], catalog: dict[str, Any], state: dict[str, Any], stream: str
+) -> TapRun:
+    """A run killed (SIGKILL) as soon as it has printed a record of `stream`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {
+            name: _dump(tmp, name, value)
+            for name, value in (("config", config), ("catalog", catalog), ("state", state))
+        }
+        command = [sys.executable, "-m", "tap_discord"]
+        for name, path in files.items():
+            command += [f"--{name}", path]
+        proc = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=ROOT,
+            env=_clean_env(),
+        )
+        assert proc.stdout is not None
+        messages, lines = [], []
+        for line in proc.stdout:
+            lines.append(line)
+            if not line.startswith('{"type"'):
+                continue
+            messages.append(json.loads(line))
+            if messages[-1].get("type") == "RECORD" and messages[-1]["stream"] == stream:
+                proc.kill()
+                break
+        proc.wait()
+    assert_no_secrets("".join(lines), config)
+    return TapRun(proc.returncode, "".join(lines), "", messages)
+
+
+def test_a_killed_run_marks_nothing_deleted_that_exists(catalog: dict[str, Any]) -> None:
+    with Emulator(spec(), bot_token=TOKEN) as emu:
+        config = {"bot_token": TOKEN, "api_url": emu.api_url, "message_lookback": "P1D"}
+        cid = a_text_channel(emu)
+        users = [str(m["user"]["id"]) for m in emu.world.members[emu.world.guilds[0]["id"]][:2]]
+        m1, m2 = (m["id"] for m in emu.add_messages(cid, 2))
+        for user in users:
+            emu.react(cid, m1, {"id": None, "name": "👍"}, user)
+        emu.react(cid, m2, {"id": None, "name": "👀"}, users[0])
+        emu.pin_message(cid, m1)
+        first = run_tap(config, catalog=catalog)
+        assert first.returncode == 0, first.stderr
+        target = Target()
+        target.load(first)
+
+        emu.react(cid, m1, {"id": None, "name": "👍"}, users[1], add=False)
+        emu.react(cid, m2, {"id": None, "name": "👀"}, users[0], add=False)
+        emu.unpin_message(cid, m1)
+        killed = run_killed_at(config, catalog, first.final_state, "message_reactions")
+        assert killed.returncode != 0 and killed.records("message_reactions")
+        target.load(killed)
+        truth = follower_rows(emu)
+        for stream in FOLLOWERS:
+            assert not target.deleted(stream) & set(truth[stream]), stream
+
+        resumed = run_tap(config, catalog=catalog, state=killed.final_state or first.final_state)
+        assert resumed.returncode == 0, resumed.stderr
+        target.load(resumed)
+        assert_mirrors(target, emu)
+        assert (m2, "👀", "normal") in target.deleted("message_reactions")
