@@ -89,8 +89,12 @@ class MessageObservations:
         return guild_id in self._read
 
     def channel(self, guild_id: str, channel_id: str) -> ChannelSeen:
-        """What the read of one channel showed (empty if it was not read)."""
+        """The record of one channel's read, created empty on first use."""
         return self._guilds.setdefault(guild_id, {}).setdefault(channel_id, ChannelSeen())
+
+    def seen(self, guild_id: str, channel_id: str) -> ChannelSeen:
+        """What the read of one channel showed; an empty record if it was not read."""
+        return self._guilds.get(guild_id, {}).get(channel_id) or ChannelSeen()
 
     def channels(self, guild_id: str) -> dict[str, ChannelSeen]:
         """Every channel of the guild the messages stream saw something of."""

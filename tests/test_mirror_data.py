@@ -8,6 +8,7 @@ emulator holds: pins, every reaction's users, every poll answer's voters.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import jsonschema
 import pytest
 
 from tap_discord import schemas
+from tap_discord.snowflake import lookback_cursor
 from tests.emulator import Emulator, WorldSpec
 from tests.emulator.social import emoji_key
 from tests.mirrortruth import FOLLOWERS, KEYS, VALUES, Key, follower_rows
@@ -28,6 +30,7 @@ from tests.tapharness import (
     _clean_env,
     _dump,
     assert_no_secrets,
+    channel_bookmarks,
     discover,
     run_tap,
     select,
@@ -362,3 +365,33 @@ def test_a_killed_run_marks_nothing_deleted_that_exists(catalog: dict[str, Any])
         target.load(resumed)
         assert_mirrors(target, emu)
         assert (m2, "👀", "normal") in target.deleted("message_reactions")
+
+
+def test_the_state_keeps_counts_of_the_next_window_only(catalog: dict[str, Any]) -> None:
+    """The bound the README gives: reaction and poll counts of the messages the next
+    run re-reads, nothing older; without a lookback, nothing at all."""
+    with Emulator(spec(), bot_token=TOKEN) as emu:
+        config = {"bot_token": TOKEN, "api_url": emu.api_url, "message_lookback": "P1D"}
+        run = run_tap(config, catalog=catalog)
+        assert run.returncode == 0, run.stderr
+        bookmarks = channel_bookmarks(run.final_state)
+        held = 0
+        for stream, key in (
+            ("message_reactions", "reaction_counts"),
+            ("poll_votes", "poll_counts"),
+        ):
+            for partition in run.final_state["bookmarks"][stream]["partitions"]:
+                for channel_id, messages in partition.get(key, {}).items():
+                    start = lookback_cursor(int(bookmarks[channel_id]), dt.timedelta(days=1))
+                    assert all(int(m) > start for m in messages), (stream, channel_id)
+                    held += len(messages)
+        assert 0 < held < len(run.records("message_reactions")) // 4
+
+        plain = run_tap({**config, "message_lookback": ""}, catalog=catalog, state=run.final_state)
+        assert plain.returncode == 0, plain.stderr
+        for stream, key in (
+            ("message_reactions", "reaction_counts"),
+            ("poll_votes", "poll_counts"),
+        ):
+            for partition in plain.final_state["bookmarks"][stream]["partitions"]:
+                assert not partition.get(key), stream

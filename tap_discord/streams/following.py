@@ -95,6 +95,24 @@ class MessageFollowerStream(GuildChildStream):
 
     _warned_no_messages = False
 
+    def next_window_start(self, context: Context | None) -> t.Callable[[str], int | None]:
+        """Per channel, the `after` the next run's messages read will start from.
+
+        A message at or below it is never read again, so nothing learned from it needs
+        keeping: the maps hold only messages inside that window. None: the channel has
+        no bookmark (not read yet).
+        """
+        from tap_discord.streams.messages import BOOKMARKS_KEY
+
+        messages = self.messages_stream
+        bookmarks = messages.get_context_state(context).get(BOOKMARKS_KEY) or {}
+
+        def start(channel_id: str) -> int | None:
+            bookmark = bookmarks.get(channel_id)
+            return None if bookmark is None else messages.start_cursor(bookmark)
+
+        return start
+
     def guild_maps(self, context: Context | None, *names: str) -> list[dict[str, t.Any]]:
         """The stream's maps `names` in the guild's partition, created empty if absent."""
         state = self.get_context_state(context)

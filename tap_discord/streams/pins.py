@@ -108,7 +108,7 @@ class PinsStream(MessageFollowerStream):
         """A new pin (the channel's `last_pin_timestamp` moved), or a held pin seen gone."""
         if stamp != marks.get(channel_id):
             return True
-        seen = self.observations.channel(guild_id, channel_id)
+        seen = self.observations.seen(guild_id, channel_id)
         return any(
             seen.covers(message_id) and message_id not in seen.pinned
             for message_id in held.get(channel_id, ())

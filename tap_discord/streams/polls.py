@@ -13,7 +13,7 @@ without it the stream reads nothing and says so once.
 
 State, in the guild's partition: `poll_counts` `{channel id: {message id: {"counts":
 {answer id: count}, "final": bool}}}`, the polls last read that the messages stream may
-read again; an entry is dropped once a run reads its channel from a cursor past it.
+read again: only those the next run's messages read will cover (the lookback window).
 At most 10 answers per poll (Discord's cap), about 100 bytes per poll.
 """
 
@@ -28,7 +28,7 @@ from tap_discord.errors import ResourceSkippedError
 from tap_discord.pagination import SnowflakeAfterPaginator
 from tap_discord.responses import response_json
 from tap_discord.streams.following import MessageFollowerStream
-from tap_discord.streams.reactions import USERS_PAGE_SIZE, user_id
+from tap_discord.streams.reactions import USERS_PAGE_SIZE, keep_window, user_id
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -62,6 +62,7 @@ class PollVotesStream(MessageFollowerStream):
         if not self.messages_read(guild_id) or not self.polls_visible():
             return
         (counts,) = self.guild_maps(context, COUNTS_KEY)
+        window = self.next_window_start(context)
         for channel_id, seen in self.observations.channels(guild_id).items():
             held: dict[str, t.Any] = counts.get(channel_id, {})
             yield from self.read_channel_polls(guild_id, channel_id, seen, held)
@@ -69,6 +70,8 @@ class PollVotesStream(MessageFollowerStream):
                 counts[channel_id] = held
             else:
                 counts.pop(channel_id, None)
+        for channel_id in list(counts):
+            keep_window(counts, channel_id, window(channel_id))
 
     def polls_visible(self) -> bool:
         """False, with one warning, when the Message Content intent is known to be off."""
@@ -111,8 +114,6 @@ class PollVotesStream(MessageFollowerStream):
                 for answer in sorted(held.pop(message_id)["counts"], key=int):
                     key = {**where, "message_id": message_id, "answer_id": answer}
                     yield self.tombstone(key)
-            elif seen.complete_after is not None and int(message_id) <= seen.complete_after:
-                del held[message_id]  # out of the window: never read again
 
     def read_poll(self, context: Context, poll: SeenPoll) -> list[Item]:
         """One row per answer: its voters (no request for an answer counted at 0)."""

@@ -14,10 +14,10 @@ a user swapped for another between two runs is not seen.
 State, in the guild's partition:
 
 * `reaction_counts` `{channel id: {message id: {emoji key: [normal, burst]}}}`: the
-  counts last read, for reacted messages the messages stream may read again. An entry
-  is dropped once a run reads its channel from a cursor past it (it leaves the
-  lookback window), so the map holds the reacted messages of each channel's window: at
-  most 20 emoji per message (Discord's cap), about 40 bytes each;
+  counts last read, for the reacted messages the next run's messages read will cover
+  (those above its `after`: the lookback window), so the map holds the reacted
+  messages of each channel's window: at most 20 emoji per message (Discord's cap),
+  about 40 bytes each; without `message_lookback` it is empty after each run;
 * `reaction_backlog` `{"message emoji-key type": [channel id, emoji id, emoji name]}`:
   reactions found changed and not read yet, because the run reached
   `reaction_request_budget`; the next run reads them first. Without a budget it is
@@ -89,8 +89,11 @@ class MessageReactionsStream(MessageFollowerStream):
         guild_id = str((context or {})["guild_id"])
         counts, backlog = self.guild_maps(context, COUNTS_KEY, BACKLOG_KEY)
         if self.messages_read(guild_id):
+            window = self.next_window_start(context)
             for channel_id, seen in self.observations.channels(guild_id).items():
                 yield from self.compare(guild_id, channel_id, seen, counts, backlog)
+            for channel_id in list(counts):
+                keep_window(counts, channel_id, window(channel_id))
         yield from self.read_backlog(guild_id, backlog)
 
     def compare(
@@ -119,8 +122,6 @@ class MessageReactionsStream(MessageFollowerStream):
             if seen.covers(message_id):  # re-read without reactions: all taken back, or deleted
                 for key, pair in sorted(held.pop(message_id).items()):
                     yield from self.drop(guild_id, channel_id, message_id, key, pair, backlog)
-            elif seen.complete_after is not None and int(message_id) <= seen.complete_after:
-                del held[message_id]  # out of the window: never read again
         if held:
             counts[channel_id] = held
         else:
@@ -236,6 +237,17 @@ class MessageReactionsStream(MessageFollowerStream):
         self._requests += 1
         body = response_json(response)
         yield from body if isinstance(body, list) else ()
+
+
+def keep_window(store: dict[str, t.Any], channel_id: str, start: int | None) -> None:
+    """Drop a channel's entries for messages the next run will not read again."""
+    held = store.get(channel_id)
+    if held is None or start is None:
+        return
+    for message_id in [m for m in held if int(m) <= start]:
+        del held[message_id]
+    if not held:
+        del store[channel_id]
 
 
 def user_id(user: t.Any) -> str:
