@@ -74,12 +74,16 @@ class PollVotesStream(MessageFollowerStream):
             keep_window(counts, channel_id, window(channel_id))
 
     def polls_visible(self) -> bool:
-        """False, with one warning, when the Message Content intent is known to be off."""
+        """False when the Message Content intent is known to be off (said once).
+
+        The messages stream has already warned about the intent itself: one warning
+        per missing intent, so this note is at INFO.
+        """
         if self.messages_stream.content_check.enabled is not False:
             return True
         if not self._warned_content:
             self._warned_content = True
-            self.logger.warning(
+            self.logger.info(
                 "Skipping poll_votes: Discord sends polls only with the Message Content "
                 "intent, which is off (Developer Portal → Bot → Message Content Intent)."
             )
