@@ -164,7 +164,11 @@ def test_each_run_leaves_the_target_equal_to_the_world(catalog: dict[str, Any]) 
         assert not any(fourth.records(s) for s in FOLLOWERS)
 
 
-def test_the_reaction_budget_carries_the_rest_to_the_next_run(catalog: dict[str, Any]) -> None:
+@pytest.mark.parametrize("workers", [1, 64])
+def test_the_reaction_budget_carries_the_rest_to_the_next_run(
+    catalog: dict[str, Any], workers: int
+) -> None:
+    """One reaction at a time, or fetched ahead by worker threads: the same rows."""
     with Emulator(spec(), bot_token=TOKEN) as emu:
         needed = len(follower_rows(emu)["message_reactions"])  # one page each: counts are < 100
         assert needed > 20
@@ -174,6 +178,7 @@ def test_the_reaction_budget_carries_the_rest_to_the_next_run(catalog: dict[str,
             "api_url": emu.api_url,
             "message_lookback": "P1D",
             "reaction_request_budget": budget,
+            "max_workers": workers,
         }
         first = run_tap(config, catalog=catalog)
         assert first.returncode == 0, first.stderr

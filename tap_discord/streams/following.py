@@ -10,12 +10,15 @@ with the bound each stream's docstring states; the SDK keeps no bookmark for the
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import typing as t
 from functools import cached_property
 
 from typing_extensions import override
 
+from tap_discord.errors import ResourceSkippedError
+from tap_discord.prefetch import DRAINED_LANE_PAGES, Prefetcher
 from tap_discord.sdkcontract import utc_now
 from tap_discord.streams.guilds import GuildChildStream
 from tap_discord.tombstones import tombstone
@@ -112,6 +115,25 @@ class MessageFollowerStream(GuildChildStream):
             return None if bookmark is None else messages.start_cursor(bookmark)
 
         return start
+
+    def prefetcher(self, contexts: list[Context]) -> t.ContextManager[Prefetcher | None]:
+        """Worker threads fetching these targets' pages ahead, or None with one worker.
+
+        The pages are small (a page of users); the message buffer's budget bounds them.
+        """
+        settings = self.discord_tap.settings
+        if settings.max_workers <= 1 or not contexts:
+            return contextlib.nullcontext()
+        return Prefetcher(
+            self,
+            contexts,
+            workers=settings.max_workers,
+            budget=settings.prefetch_buffer_bytes,
+            lane_cap=DRAINED_LANE_PAGES,
+            skippable=(ResourceSkippedError,),
+            before_wait=self.discord_tap.flush_output,
+            logger=self.logger,
+        )
 
     def guild_maps(self, context: Context | None, *names: str) -> list[dict[str, t.Any]]:
         """The stream's maps `names` in the guild's partition, created empty if absent."""

@@ -18,7 +18,8 @@ State, in the guild's partition:
   (those above its `after`: the lookback window), so the map holds the reacted
   messages of each channel's window: at most 20 emoji per message (Discord's cap),
   about 40 bytes each; without `message_lookback` it is empty after each run;
-* `reaction_backlog` `{"message emoji-key type": [channel id, emoji id, emoji name]}`:
+* `reaction_backlog` `{"message emoji-key type": [channel id, emoji id, emoji name,
+  count]}`:
   reactions found changed and not read yet, because the run reached
   `reaction_request_budget`; the next run reads them first. Without a budget it is
   empty at the end of every run.
@@ -45,6 +46,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_discord.observed import ChannelSeen
+    from tap_discord.prefetch import Page
 
 USERS_PAGE_SIZE = 100
 COUNTS_KEY = "reaction_counts"
@@ -81,7 +83,7 @@ class MessageReactionsStream(MessageFollowerStream):
         50013: "Missing Permissions (50013): reading reactions needs Read Message History",
     }
 
-    _requests = 0  # reaction requests this run, against `reaction_request_budget`
+    _requests = 0  # reaction pages planned this run, against `reaction_request_budget`
 
     @override
     def get_records(self, context: Context | None) -> Iterable[Item]:
@@ -140,7 +142,7 @@ class MessageReactionsStream(MessageFollowerStream):
         for index, count in enumerate((reaction.normal, reaction.burst)):
             if count and count != old[index]:
                 key = backlog_key(message_id, reaction.key, REACTION_TYPES[index])
-                backlog[key] = [channel_id, reaction.emoji_id, reaction.emoji_name]
+                backlog[key] = [channel_id, reaction.emoji_id, reaction.emoji_name, count]
 
     def drop(
         self,
@@ -171,52 +173,98 @@ class MessageReactionsStream(MessageFollowerStream):
         return self.tombstone({"guild_id": guild_id, "channel_id": channel_id, **key})
 
     def read_backlog(self, guild_id: str, backlog: dict[str, t.Any]) -> Iterator[Item]:
-        """Read the queued reactions, oldest queued first, until the run's budget is spent."""
+        """Read the queued reactions, oldest queued first, within the run's budget.
+
+        With `max_workers` > 1, worker threads fetch the planned reactions' pages ahead
+        (`prefetch.py`), as for messages; rows leave from this thread, in plan order.
+        """
+        plan = self.within_budget(guild_id, backlog)
+        refused: set[str] = set()  # channels that answered 403 this run (warned once)
+        with self.prefetcher([context for _, context in plan]) as prefetched:
+            for index, (key, context) in enumerate(plan):
+                pages = prefetched.pages(index) if prefetched else None
+                channel_id, message_id = context["channel_id"], context["message_id"]
+                try:
+                    users = self.users_of(context, pages)
+                except ResourceSkippedError as exc:
+                    yield from self.unread(exc, guild_id, key, context, backlog, refused)
+                    continue
+                yield {
+                    "guild_id": guild_id,
+                    "channel_id": channel_id,
+                    "message_id": message_id,
+                    "emoji_key": key.split(" ")[1],
+                    "type": REACTION_TYPES[context["type"]],
+                    "emoji_id": context["emoji_id"],
+                    "emoji_name": context["emoji_name"],
+                    "count": len(users),
+                    "user_ids": users,
+                }
+                backlog.pop(key, None)
+
+    def within_budget(
+        self, guild_id: str, backlog: dict[str, t.Any]
+    ) -> list[tuple[str, dict[str, t.Any]]]:
+        """The backlog's reactions to read now: each one while the run is under budget.
+
+        A reaction of `n` users costs `n // 100 + 1` pages; one begun is read whole, so
+        a run may exceed the budget by the pages of its last reaction.
+        """
         budget = self.discord_tap.settings.reaction_request_budget
-        refused: set[str] = set()  # channels that answered 403 this run
-        for key, (channel_id, emoji_id, emoji_name) in list(backlog.items()):
+        plan: list[tuple[str, dict[str, t.Any]]] = []
+        for key, (channel_id, emoji_id, emoji_name, *count) in backlog.items():
             if budget and self._requests >= budget:
                 self.logger.info(
                     "reaction_request_budget (%d requests) reached: %d changed reactions "
                     "of guild %s are left for the next run, which reads them first.",
                     budget,
-                    len(backlog),
+                    len(backlog) - len(plan),
                     guild_id,
                 )
-                return
-            if channel_id in refused:
-                continue
-            message_id, emoji_key, kind = key.split(" ")
-            where = {"guild_id": guild_id, "channel_id": channel_id, "message_id": message_id}
-            try:
-                users = self.read_users({**where, "emoji": emoji_path(emoji_id, emoji_name)}, kind)
-            except ResourceSkippedError as exc:
-                if exc.code == UNKNOWN_MESSAGE:  # deleted since: its reactions are gone
-                    yield self.gone(guild_id, channel_id, message_id, emoji_key, kind, backlog)
-                    continue
-                self.warn_skipped(exc, where)
-                if exc.status == 403:
-                    refused.add(channel_id)  # kept for the next run: unreadable is not gone
-                else:
-                    backlog.pop(key, None)
-                continue
-            yield {
-                **where,
-                "emoji_key": emoji_key,
-                "type": kind,
+                break
+            self._requests += int(count[0] if count else 0) // USERS_PAGE_SIZE + 1
+            message_id, _, kind = key.split(" ")
+            context = {
+                "guild_id": guild_id,
+                "channel_id": channel_id,
+                "message_id": message_id,
+                "emoji": emoji_path(emoji_id, emoji_name),
+                "type": REACTION_TYPES.index(kind),
                 "emoji_id": emoji_id,
                 "emoji_name": emoji_name,
-                "count": len(users),
-                "user_ids": users,
             }
-            backlog.pop(key, None)
+            plan.append((key, context))
+        return plan
 
-    def read_users(self, context: Context, kind: str) -> list[str]:
-        """The ids of the users of one reaction type, ascending (every page)."""
-        self._kind = REACTION_TYPES.index(kind)
-        return sorted({str(user["id"]) for user in self.request_records(context)}, key=int)
+    def unread(
+        self,
+        exc: ResourceSkippedError,
+        guild_id: str,
+        key: str,
+        context: dict[str, t.Any],
+        backlog: dict[str, t.Any],
+        refused: set[str],
+    ) -> Iterator[Item]:
+        """A reaction Discord would not list: gone with its message, kept, or dropped."""
+        message_id, emoji_key, kind = key.split(" ")
+        channel_id = context["channel_id"]
+        if exc.code == UNKNOWN_MESSAGE:  # deleted since: its reactions are gone
+            yield self.gone(guild_id, channel_id, message_id, emoji_key, kind, backlog)
+            return
+        if exc.status == 403:  # kept for the next run: unreadable is not gone
+            if channel_id not in refused:
+                refused.add(channel_id)
+                self.warn_skipped(exc, {"guild_id": guild_id, "channel_id": channel_id})
+            return
+        self.warn_skipped(exc, {"guild_id": guild_id, "channel_id": channel_id})
+        backlog.pop(key, None)
 
-    _kind = 0
+    def users_of(self, context: Context, pages: Iterable[Page] | None) -> list[str]:
+        """The ids of one reaction type's users, ascending, from its pages."""
+        if pages is None:
+            pages = self.fetch_pages(self.requests_session, context)
+        users = self.records_of_pages(pages, context)
+        return sorted({user_id(user) for user in users}, key=int)
 
     @override
     def get_new_paginator(self) -> SnowflakeAfterPaginator:
@@ -226,15 +274,14 @@ class MessageReactionsStream(MessageFollowerStream):
     @override
     def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict:
         """The reaction type, 100 users per page, after the previous page's last user."""
-        params: dict[str, t.Any] = {"type": self._kind, "limit": USERS_PAGE_SIZE}
+        params: dict[str, t.Any] = {"type": (context or {})["type"], "limit": USERS_PAGE_SIZE}
         if next_page_token is not None:
             params["after"] = next_page_token
         return params
 
     @override
     def parse_response(self, response: requests.Response) -> Iterator[dict]:
-        """A page of users (counted against the budget)."""
-        self._requests += 1
+        """A page of users."""
         body = response_json(response)
         yield from body if isinstance(body, list) else ()
 
