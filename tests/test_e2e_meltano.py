@@ -46,6 +46,7 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "e2e-meltano-bot-token"
+README = (REPO / "README.md").read_text(encoding="utf-8")
 NEW_MESSAGES = 30
 #: The main job and its schedule in meltano.yml.
 JOB = "discord-to-postgres"
@@ -768,6 +769,17 @@ def test_demo_without_a_database_writes_jsonl(installed: Installed, scratch: Pat
     assert [p.name for p in scratch.iterdir()] == ["out"]
 
 
+def readme_reaction_query(dsn: str, message_id: str) -> list[tuple[str, ...]]:
+    """The README's "who reacted with what on a message" query, as written there."""
+    import psycopg
+
+    query = README.split("-- who reacted with what on a message", 1)[1].split(";", 1)[0]
+    query = query.split("\n", 1)[1].replace("'1245678901234567890'", "%s")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {LOAD_SCHEMA}")
+        return [tuple(row) for row in conn.execute(query, (message_id,)).fetchall()]
+
+
 def naive_utc(text: str) -> dt.datetime:
     """An ISO 8601 instant as PostgreSQL hands back a `timestamp without time zone`."""
     return dt.datetime.fromisoformat(text).astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -822,6 +834,9 @@ def test_pins_reactions_and_votes_mirror_the_world_after_changes(
         if table == "pins":  # loaded as `timestamp without time zone`, in UTC
             expected = {key: (naive_utc(at),) for key, (at,) in expected.items()}
         assert live == expected, table
+    reacted = readme_reaction_query(postgres.dsn, first)
+    assert ("👍", "normal", users[0]) in reacted
+    assert ("👍", "normal", users[1]) not in reacted  # taken back
     _, deleted_reactions = live_and_deleted_rows(postgres.dsn, "message_reactions")
     assert (second, "🎉", "burst") in deleted_reactions
     _, deleted_pins = live_and_deleted_rows(postgres.dsn, "pins")
