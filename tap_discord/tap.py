@@ -185,6 +185,8 @@ class TapDiscord(Tap):
           ones are the pacing between requests, not worth a hand-over each).
         * `MessagesStream.prefetcher` hands it to the `Prefetcher`, whose `_take` calls
           it when the main thread is about to wait for a page no worker has delivered.
+        * `MessageFollowerStream.prefetcher` does the same for the pages of reaction
+          users (`message_reactions`) fetched ahead by worker threads.
         * `MessagesStream.get_records` hands it to `FirstContact`, whose `first` calls
           it when a thread is about to wait for another thread's answer to a channel's
           first request (the thread listing runs while workers read the channels).
