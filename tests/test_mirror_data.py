@@ -401,3 +401,20 @@ def test_the_state_keeps_counts_of_the_next_window_only(catalog: dict[str, Any])
         ):
             for partition in plain.final_state["bookmarks"][stream]["partitions"]:
                 assert not partition.get(key), stream
+
+
+def test_no_table_version_applies_to_the_streams_that_follow_messages(
+    catalog: dict[str, Any],
+) -> None:
+    """They re-read part of their rows: an ACTIVATE_VERSION would soft-delete the rest."""
+    with Emulator(spec(), bot_token=TOKEN) as emu:
+        config = {
+            "bot_token": TOKEN,
+            "api_url": emu.api_url,
+            "emit_activate_version_messages": True,
+        }
+        run = run_tap(config, catalog=catalog)
+        assert run.returncode == 0, run.stderr
+        versioned = {m["stream"] for m in run.messages if m.get("type") == "ACTIVATE_VERSION"}
+        assert "guilds" in versioned, "the setting reaches the SDK: full-table streams get one"
+        assert versioned.isdisjoint(FOLLOWERS)
