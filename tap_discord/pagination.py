@@ -99,3 +99,22 @@ class HasMoreTimestampPaginator(BaseAPIPaginator["str | None"]):
 
 IdGetter = t.Callable[[t.Any], "str | int"]
 ItemsGetter = t.Callable[["requests.Response"], "t.Sequence[t.Any]"]
+
+
+class PinnedBeforePaginator(BaseAPIPaginator["str | None"]):
+    """Pin paging: `before=<pinned_at of the page's last item>` while `has_more`.
+
+    https://discord.com/developers/docs/resources/message#get-channel-pins: items come
+    newest pin first, and the next page is asked for with the last item's `pinned_at`.
+    """
+
+    @override
+    def get_next(self, response: requests.Response) -> str | None:
+        """Return the last item's `pinned_at`, or None for an empty page."""
+        items = response_json(response).get("items") or []
+        return str(items[-1]["pinned_at"]) if items else None
+
+    @override
+    def has_more(self, response: requests.Response) -> bool:
+        """Follow Discord's own `has_more` flag."""
+        return bool(response_json(response).get("has_more"))

@@ -53,6 +53,10 @@ STREAM_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "thread_members": (),  # the Server Members privileged intent
     "role_member_counts": (),
     "vanity_url": ("MANAGE_GUILD",),
+    # Without Read Message History Discord answers an empty pin list, not an error.
+    "pins": ("VIEW_CHANNEL", "READ_MESSAGE_HISTORY"),
+    "message_reactions": ("VIEW_CHANNEL", "READ_MESSAGE_HISTORY"),
+    "poll_votes": ("VIEW_CHANNEL", "READ_MESSAGE_HISTORY"),
 }
 
 #: Bot streams `meltano.yml` leaves unselected: each costs a request per thread.

@@ -107,7 +107,9 @@ PRIVATE_MEMBERS: tuple[PrivateMember, ...] = (
         ("self", "latest_record", "context"),
         "Overridden by `MessagesStream`: a channel's bookmark moves right after the SDK "
         "has written the record it names, and before the SDK writes a STATE; it calls "
-        "the SDK's method when its own shortcut does not apply.",
+        "the SDK's method when its own shortcut does not apply. Overridden by "
+        "`MessageFollowerStream` (pins, reactions, poll votes) to keep no SDK bookmark: "
+        "they are INCREMENTAL without a replication key.",
         used_by=("Stream._sync_records",),
     ),
     PrivateMember(

@@ -48,6 +48,9 @@ DEFAULT_MAX_WORKERS = 64
 #: per MB): enough to read ~100 channels of 1,000 messages at once, under 200 MB RSS.
 DEFAULT_PREFETCH_BUFFER_MB = 96
 DEFAULT_PREFETCH_SPILL_MB = 4096
+#: Reaction requests per run: about 3.5 minutes at Discord's 50 requests a second, so a
+#: long history's reactions are read over several scheduled runs, not in one.
+DEFAULT_REACTION_REQUEST_BUDGET = 10_000
 
 #: The tap's `config_jsonschema`; `--about` prints its settings table from it.
 CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
@@ -75,6 +78,14 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         "`id`). Costs one request per channel or thread with a bookmark per run, even "
         "when nothing is new, plus one per further 100 messages in the window. Empty: "
         "off (only new messages are read).",
+    ),
+    th.Property(
+        "reaction_request_budget",
+        th.IntegerType(minimum=0),
+        default=DEFAULT_REACTION_REQUEST_BUDGET,
+        description="Most requests the `message_reactions` stream makes in one run (one "
+        "per 100 users of a changed reaction). Reactions left over when it is reached "
+        "are kept in the state and read first by the next run. 0: no limit.",
     ),
     th.Property(
         "require_message_content",
@@ -261,6 +272,12 @@ class TapSettings:
         """How far before each bookmark messages are read again (None: not at all)."""
         value = self._config.get("message_lookback")
         return parse_duration(str(value)) if value else None
+
+    @property
+    def reaction_request_budget(self) -> int:
+        """Reaction requests allowed per run (0: no limit)."""
+        value = self._config.get("reaction_request_budget", DEFAULT_REACTION_REQUEST_BUDGET)
+        return int(value or 0)
 
     @cached_property
     def emit_activate_version_messages(self) -> bool:

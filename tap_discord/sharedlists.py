@@ -27,7 +27,9 @@ The order the streams run in: for each guild, the SDK syncs the children of
 2. `messages` before `threads`: the messages stream lists the threads while its
    worker threads read the channels' pages, sharing a `FirstContact` so that each
    channel's first request goes alone; `threads` then emits that list;
-3. the `audit_log_*` reference streams before `audit_log`: the first of them reads
+3. `messages` before `pins`, `message_reactions` and `poll_votes`: they read what
+   the guild's messages of this run showed changed (`observed.py`);
+4. the `audit_log_*` reference streams before `audit_log`: the first of them reads
    the guild's new audit-log pages, so the objects an entry names are emitted before
    the entry's bookmark is saved.
 
@@ -59,6 +61,9 @@ StreamT = t.TypeVar("StreamT", bound=DiscordStream)
 #: Pairs of streams that must run in this order, when both are offered (see above).
 RUNS_BEFORE: tuple[tuple[str, str], ...] = (
     ("messages", "threads"),
+    ("messages", "pins"),
+    ("messages", "message_reactions"),
+    ("messages", "poll_votes"),
     ("audit_log_users", "audit_log"),
     ("audit_log_webhooks", "audit_log"),
     ("audit_log_integrations", "audit_log"),

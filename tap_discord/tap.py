@@ -32,6 +32,7 @@ from tap_discord.auth import (
 from tap_discord.errors import OutputClosedError, UserFacingError
 from tap_discord.gctuning import collector_tuned_for_records
 from tap_discord.mirror import MirrorLedger
+from tap_discord.observed import MessageObservations
 from tap_discord.preflight import checked_json_file, state_errors, unknown_selected_streams
 from tap_discord.progress import Progress
 from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter, RateLimitStats
@@ -39,6 +40,7 @@ from tap_discord.runlock import run_files_dir, run_lock
 from tap_discord.runreport import CURRENT_RUN, RunReport
 from tap_discord.settings import CONFIG_SCHEMA, TapSettings, setting_first
 from tap_discord.sharedlists import SharedLists
+from tap_discord.streams.following import MESSAGE_FOLLOWER_STREAMS
 from tap_discord.writer import FastSingerWriter, JsonStateWriter
 
 if t.TYPE_CHECKING:
@@ -158,6 +160,17 @@ class TapDiscord(Tap):
         )
 
     @cached_property
+    def message_observations(self) -> MessageObservations:
+        """What this run's messages showed the streams that follow them (observed.py)."""
+        observations = MessageObservations()
+        observations.wanted = any(
+            stream.selected
+            for name, stream in self.streams.items()
+            if name in MESSAGE_FOLLOWER_STREAMS
+        )
+        return observations
+
+    @cached_property
     def limiter(self) -> RateLimiter:
         """The one rate limiter all requests of this run go through."""
         return RateLimiter(
@@ -218,6 +231,8 @@ class TapDiscord(Tap):
           ones are the pacing between requests, not worth a hand-over each).
         * `MessagesStream.prefetcher` hands it to the `Prefetcher`, whose `_take` calls
           it when the main thread is about to wait for a page no worker has delivered.
+        * `MessageFollowerStream.prefetcher` does the same for the pages of reaction
+          users (`message_reactions`) fetched ahead by worker threads.
         * `MessagesStream.get_records` hands it to `FirstContact`, whose `first` calls
           it when a thread is about to wait for another thread's answer to a channel's
           first request (the thread listing runs while workers read the channels).

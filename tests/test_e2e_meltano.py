@@ -10,6 +10,7 @@ state Meltano stored, and check that no Meltano command asks Meltano Hub for any
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import fcntl
 import http.server
@@ -35,6 +36,7 @@ import yaml
 
 from scripts.demo import LOAD_SCHEMA, STATE_ID, Meltano, MeltanoError, message_bookmarks
 from scripts.demo import NEW_MESSAGES as NEW_DEMO_MESSAGES
+from tests import mirrortruth
 from tests.guildrest_truth import KEYS as GUILD_REST_KEYS
 from tests.guildrest_truth import expected as guild_rest_truth
 from tests.pgcluster import ThrowawayPostgres, postgres_available
@@ -47,6 +49,7 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "e2e-meltano-bot-token"
+README = (REPO / "README.md").read_text(encoding="utf-8")
 NEW_MESSAGES = 30
 #: The main job and its schedule in meltano.yml.
 JOB = "discord-to-postgres"
@@ -74,6 +77,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "user_connections": ("type", "id"),
     "user_guild_members": ("guild_id", "user_id"),
     **GUILD_REST_KEYS,
+    **mirrortruth.KEYS,
 }
 
 
@@ -157,7 +161,10 @@ def emulator() -> Iterator[t.Any]:
     """The in-process emulator with the demo world (its ground truth is inspectable)."""
     from tests.emulator import Emulator, WorldSpec
 
-    with Emulator(WorldSpec.demo(), bot_token=TOKEN) as emu:
+    # Pins in every text channel: the demo world has none of its own.
+    with Emulator(
+        dataclasses.replace(WorldSpec.demo(), pins_per_channel=2), bot_token=TOKEN
+    ) as emu:
         yield emu
 
 
@@ -449,6 +456,8 @@ def expected_keys(emu: t.Any, streams: set[str]) -> dict[str, set[tuple[str, ...
     listed_threads = {str(c["id"]) for g in gids for c in emu.visible_threads(g)}
     for stream, rows in guild_rest_truth(world, listed_threads).items():
         known[stream] = {tuple(str(row[k]) for k in GUILD_REST_KEYS[stream]) for row in rows}
+    for name, rows in mirrortruth.follower_rows(emu).items():
+        known[name] = {tuple(str(v) for v in key) for key in rows}
     expected = {}
     for stream in streams:
         if stream in known:
@@ -930,3 +939,77 @@ def test_demo_without_a_database_writes_jsonl(installed: Installed, scratch: Pat
     assert int(rows["messages"][1]) > NEW_DEMO_MESSAGES, out  # + the lookback re-read
     assert int(rows["guilds"][0]) == int(rows["guilds"][1]) > 0, out
     assert [p.name for p in scratch.iterdir()] == ["out"]
+
+
+def readme_reaction_query(dsn: str, message_id: str) -> list[tuple[str, ...]]:
+    """The README's "who reacted with what on a message" query, as written there."""
+    import psycopg
+
+    query = README.split("-- who reacted with what on a message", 1)[1].split(";", 1)[0]
+    query = query.split("\n", 1)[1].replace("'1245678901234567890'", "%s")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {LOAD_SCHEMA}")
+        return [tuple(row) for row in conn.execute(query, (message_id,)).fetchall()]
+
+
+def naive_utc(text: str) -> dt.datetime:
+    """An ISO 8601 instant as PostgreSQL hands back a `timestamp without time zone`."""
+    return dt.datetime.fromisoformat(text).astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def live_and_deleted_rows(
+    dsn: str, table: str
+) -> tuple[dict[tuple[str, ...], tuple[t.Any, ...]], set[tuple[str, ...]]]:
+    """A follower table's rows not marked deleted (key -> compared columns), and the
+    keys of those marked deleted."""
+    rows = table_rows(dsn, table)
+    live = {
+        key: tuple(row[c] for c in mirrortruth.VALUES[table])
+        for key, row in rows.items()
+        if row["_sdc_deleted_at"] is None
+    }
+    return live, {key for key, row in rows.items() if row["_sdc_deleted_at"] is not None}
+
+
+def test_pins_reactions_and_votes_mirror_the_world_after_changes(
+    pipeline: Pipeline, postgres: ThrowawayPostgres, emulator: t.Any
+) -> None:
+    """Two more runs of the job (after the pipeline's three, on its state), with
+    `message_lookback`: rows gone from Discord are marked deleted in PostgreSQL, and the
+    rows not marked deleted equal the world, users and voters included."""
+    from tests.emulator.control import writable_channels
+
+    channel = next(c for c in writable_channels(emulator) if emulator.visible_messages(c))
+    guild = emulator.world.guild_of[channel]
+    users = [str(m["user"]["id"]) for m in emulator.world.members[guild][:3]]
+    first, second = (m["id"] for m in emulator.add_messages(channel, 2))
+    emulator.react(channel, first, {"id": None, "name": "👍"}, users[0])
+    emulator.react(channel, first, {"id": None, "name": "👍"}, users[1])
+    emulator.react(channel, second, {"id": None, "name": "🎉"}, users[2], burst=True)
+    poll = emulator.post_poll(channel, ["Yes", "No"])["id"]
+    emulator.vote(channel, poll, 1, users[0])
+    emulator.pin_message(channel, second)
+    lookback = {"TAP_DISCORD_MESSAGE_LOOKBACK": "P1D"}
+    pipeline.meltano("run", JOB, env=lookback, log_name="run4.log")
+
+    emulator.react(channel, first, {"id": None, "name": "👍"}, users[1], add=False)
+    emulator.react(channel, second, {"id": None, "name": "🎉"}, users[2], add=False, burst=True)
+    emulator.vote(channel, poll, 1, users[0], add=False)
+    emulator.vote(channel, poll, 2, users[1])
+    emulator.unpin_message(channel, second)
+    pipeline.meltano("run", JOB, env=lookback, log_name="run5.log")
+
+    truth = mirrortruth.follower_rows(emulator)
+    for table in mirrortruth.FOLLOWERS:
+        live, _ = live_and_deleted_rows(postgres.dsn, table)
+        expected = {tuple(str(v) for v in key): values for key, values in truth[table].items()}
+        if table == "pins":  # loaded as `timestamp without time zone`, in UTC
+            expected = {key: (naive_utc(at),) for key, (at,) in expected.items()}
+        assert live == expected, table
+    reacted = readme_reaction_query(postgres.dsn, first)
+    assert ("👍", "normal", users[0]) in reacted
+    assert ("👍", "normal", users[1]) not in reacted  # taken back
+    _, deleted_reactions = live_and_deleted_rows(postgres.dsn, "message_reactions")
+    assert (second, "🎉", "burst") in deleted_reactions
+    _, deleted_pins = live_and_deleted_rows(postgres.dsn, "pins")
+    assert (channel, second) in deleted_pins

@@ -69,6 +69,9 @@ from tap_discord.schemas.onboarding import (
     WELCOME_SCREEN_KEYS,
     WELCOME_SCREEN_SCHEMA,
 )
+from tap_discord.schemas.pins import PINS_KEYS, PINS_SCHEMA
+from tap_discord.schemas.polls import POLL_VOTES_KEYS, POLL_VOTES_SCHEMA
+from tap_discord.schemas.reactions import MESSAGE_REACTIONS_KEYS, MESSAGE_REACTIONS_SCHEMA
 from tap_discord.schemas.roles import ROLES_KEYS, ROLES_SCHEMA
 from tap_discord.schemas.scheduled_event_users import (
     SCHEDULED_EVENT_USERS_KEYS,
@@ -108,6 +111,9 @@ STREAMS: dict[str, tuple[dict[str, t.Any], tuple[str, ...]]] = {
     "audit_log_webhooks": (AUDIT_LOG_WEBHOOKS_SCHEMA, AUDIT_LOG_WEBHOOKS_KEYS),
     "audit_log_integrations": (AUDIT_LOG_INTEGRATIONS_SCHEMA, AUDIT_LOG_INTEGRATIONS_KEYS),
     "audit_log_threads": (AUDIT_LOG_THREADS_SCHEMA, AUDIT_LOG_THREADS_KEYS),
+    "pins": (PINS_SCHEMA, PINS_KEYS),
+    "message_reactions": (MESSAGE_REACTIONS_SCHEMA, MESSAGE_REACTIONS_KEYS),
+    "poll_votes": (POLL_VOTES_SCHEMA, POLL_VOTES_KEYS),
     "current_user": (CURRENT_USER_SCHEMA, CURRENT_USER_KEYS),
     "user_guilds": (USER_GUILDS_SCHEMA, USER_GUILDS_KEYS),
     "user_connections": (USER_CONNECTIONS_SCHEMA, USER_CONNECTIONS_KEYS),
@@ -161,8 +167,14 @@ __all__ = [
     "MEMBERS_SCHEMA",
     "MESSAGES_KEYS",
     "MESSAGES_SCHEMA",
+    "MESSAGE_REACTIONS_KEYS",
+    "MESSAGE_REACTIONS_SCHEMA",
     "ONBOARDING_KEYS",
     "ONBOARDING_SCHEMA",
+    "PINS_KEYS",
+    "PINS_SCHEMA",
+    "POLL_VOTES_KEYS",
+    "POLL_VOTES_SCHEMA",
     "PRIMARY_KEYS",
     "ROLES_KEYS",
     "ROLES_SCHEMA",

@@ -29,6 +29,9 @@ from tap_discord.streams.moderation import (
     IntegrationsStream,
     WebhooksStream,
 )
+from tap_discord.streams.pins import PinsStream
+from tap_discord.streams.polls import PollVotesStream
+from tap_discord.streams.reactions import MessageReactionsStream
 from tap_discord.streams.roles import RolesStream
 from tap_discord.streams.thread_members import ThreadMembersStream
 from tap_discord.streams.users import (
@@ -48,6 +51,10 @@ BOT_STREAMS = (
     # read the channels' pages; the threads stream then emits that list.
     MessagesStream,
     ThreadsStream,
+    # After messages: they follow what this run's messages showed (observed.py).
+    PinsStream,
+    MessageReactionsStream,
+    PollVotesStream,
     MembersStream,
     InvitesStream,
     RolesStream,
@@ -110,8 +117,11 @@ __all__ = [
     "IntegrationsStream",
     "InvitesStream",
     "MembersStream",
+    "MessageReactionsStream",
     "MessagesStream",
     "OnboardingStream",
+    "PinsStream",
+    "PollVotesStream",
     "RoleMemberCountsStream",
     "RolesStream",
     "ScheduledEventUsersStream",

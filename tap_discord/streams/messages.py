@@ -169,6 +169,8 @@ class MessagesStream(GuildChildStream):
         guild_id = str((context or {})["guild_id"])
         content_check = self.content_check
         content_check.start()
+        observations = self.discord_tap.message_observations
+        observations.start_guild(guild_id)
         bookmarks = self.channel_bookmarks(context)
         windows = self.seen_windows()
         plan = self.read_plan(guild_id, self.channel_targets(guild_id), bookmarks)
@@ -386,11 +388,15 @@ class MessagesStream(GuildChildStream):
         observe = self.content_check.observe
         note = reading.add if reading is not None else None
         try:
+            guild_id = str(context["guild_id"])
+            observations = self.discord_tap.message_observations
             for message in self.records_of_pages(pages, context):
                 observe(message)
+                observations.observe(guild_id, message)
                 if note is not None:
                     note(int(message["id"]))
                 yield message  # its bookmark moves once it is written
+            observations.channel_read(guild_id, str(context["channel_id"]), int(context["after"]))
         except ResourceSkippedError as exc:
             channel_id = str(context["channel_id"])
             if exc.status == 403:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tests.emulator.messages import dumps
@@ -46,6 +47,9 @@ def _route(emu: Emulator, method: str, path: str, payload: dict[str, Any]) -> An
     if (method, path) == ("POST", "/_emulator/delete"):
         removed = remove(emu, payload["kind"], payload["guild_id"], payload["id"])
         return {"deleted": payload["id"], "kind": payload["kind"], "name": removed.get("name")}
+    if method == "POST" and path in SOCIAL_CHANGES:
+        msg = SOCIAL_CHANGES[path](emu, payload)
+        return {"id": msg["id"], "pinned": msg["pinned"]}
     if (method, path) == ("GET", "/_emulator/stats"):
         return emu.stats()
     if (method, path) == ("GET", "/_emulator/settings"):
@@ -57,6 +61,38 @@ def _route(emu: Emulator, method: str, path: str, payload: dict[str, Any]) -> An
         emu.reset_requests()
         return {"reset": True}
     return None
+
+
+def _react(emu: Emulator, p: dict[str, Any], *, add: bool) -> dict[str, Any]:
+    """`{channel_id, message_id, emoji: {id, name}, user_id, burst?}`."""
+    return emu.react(
+        p["channel_id"],
+        p["message_id"],
+        p["emoji"],
+        p["user_id"],
+        add=add,
+        burst=bool(p.get("burst")),
+    )
+
+
+def _vote(emu: Emulator, p: dict[str, Any], *, add: bool) -> dict[str, Any]:
+    """`{channel_id, message_id, answer_id, user_id}`."""
+    return emu.vote(p["channel_id"], p["message_id"], p["answer_id"], p["user_id"], add=add)
+
+
+#: Changes to pins, reactions and votes: path -> what it does with the JSON body.
+SOCIAL_CHANGES: dict[str, Callable[[Emulator, dict[str, Any]], dict[str, Any]]] = {
+    "/_emulator/pins/add": lambda e, p: e.pin_message(p["channel_id"], p["message_id"]),
+    "/_emulator/pins/remove": lambda e, p: e.unpin_message(p["channel_id"], p["message_id"]),
+    "/_emulator/reactions/add": lambda e, p: _react(e, p, add=True),
+    "/_emulator/reactions/remove": lambda e, p: _react(e, p, add=False),
+    "/_emulator/polls/vote": lambda e, p: _vote(e, p, add=True),
+    "/_emulator/polls/unvote": lambda e, p: _vote(e, p, add=False),
+    "/_emulator/polls/post": lambda e, p: e.post_poll(
+        p["channel_id"], list(p["answers"]), multiselect=bool(p.get("multiselect"))
+    ),
+    "/_emulator/polls/finalize": lambda e, p: e.finalize_poll(p["channel_id"], p["message_id"]),
+}
 
 
 def post_messages(emu: Emulator, payload: dict[str, Any]) -> dict[str, Any]:

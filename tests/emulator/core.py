@@ -12,7 +12,7 @@ import threading
 import time
 import weakref
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
@@ -39,6 +39,7 @@ from tests.emulator.messages import HAS_THREAD, MessageLog, dumps
 from tests.emulator.oauth import OAuthStore
 from tests.emulator.routes import MESSAGE_CHANNEL_TYPES, Api, ApiRequest, Route, match_route
 from tests.emulator.snowflakes import iso_from_ms, make_snowflake, now_ms, snowflake_ms
+from tests.emulator.social import Social
 from tests.emulator.spec import WorldSpec
 from tests.emulator.worldgen import World
 
@@ -400,6 +401,69 @@ class Emulator:
             log.deleted.add(mid)
             log.overrides.pop(mid, None)
             self._after_change(log, deleted=1)
+
+    # pins, reactions and votes (social.py) ------------------------------------------------
+
+    def pin_message(self, channel_id: str, message_id: str) -> dict[str, Any]:
+        """Pin a message now; the channel's `last_pin_timestamp` moves."""
+        return self._social_change(channel_id, lambda s, log: s.pin(log, int(message_id)))
+
+    def unpin_message(self, channel_id: str, message_id: str) -> dict[str, Any]:
+        """Unpin a message; `last_pin_timestamp` stays where it was."""
+        return self._social_change(channel_id, lambda s, log: s.unpin(log, int(message_id)))
+
+    def react(
+        self,
+        channel_id: str,
+        message_id: str,
+        emoji: dict[str, Any],
+        user_id: str,
+        *,
+        add: bool = True,
+        burst: bool = False,
+    ) -> dict[str, Any]:
+        """Add (or, with `add=False`, take back) one user's reaction to a message."""
+        return self._social_change(
+            channel_id,
+            lambda s, log: s.change_reaction(
+                log, int(message_id), emoji, str(user_id), add=add, burst=burst
+            ),
+        )
+
+    def vote(
+        self, channel_id: str, message_id: str, answer_id: int, user_id: str, *, add: bool = True
+    ) -> dict[str, Any]:
+        """Cast (or, with `add=False`, take back) one user's vote on a poll answer."""
+        return self._social_change(
+            channel_id,
+            lambda s, log: s.change_vote(
+                log, int(message_id), int(answer_id), str(user_id), add=add
+            ),
+        )
+
+    def post_poll(
+        self, channel_id: str, answers: list[str], *, multiselect: bool = False
+    ) -> dict[str, Any]:
+        """Post a new message holding an open poll with no votes."""
+        (posted,) = self.add_messages(channel_id, 1)
+        return self._social_change(
+            channel_id,
+            lambda s, log: s.attach_poll(log, int(posted["id"]), answers, multiselect=multiselect),
+        )
+
+    def finalize_poll(self, channel_id: str, message_id: str) -> dict[str, Any]:
+        """End a poll now; its results become final."""
+        return self._social_change(channel_id, lambda s, log: s.finalize(log, int(message_id)))
+
+    def _social_change(
+        self, channel_id: str, change: Callable[[Social, MessageLog], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Apply one change under the world's lock; cached pages of the channel go stale."""
+        log = self._message_log(channel_id)
+        with self.world.factory.lock:
+            msg = change(self.world.social, log)
+            self._after_change(log)
+            return msg
 
     def add_audit_entries(self, guild_id: str, count: int) -> list[dict[str, Any]]:
         """Log `count` new audit-log entries now (ids above the newest). Thread-safe."""

@@ -21,6 +21,7 @@ UNKNOWN_CHANNEL = {"message": "Unknown Channel", "code": 10003}
 UNKNOWN_GUILD = {"message": "Unknown Guild", "code": 10004}
 UNKNOWN_MEMBER = {"message": "Unknown Member", "code": 10007}
 UNKNOWN_MESSAGE = {"message": "Unknown Message", "code": 10008}
+UNKNOWN_EMOJI = {"message": "Unknown Emoji", "code": 10014}
 NOT_FOUND = {"message": "404: Not Found", "code": 0}
 METHOD_NOT_ALLOWED = {"message": "405: Method Not Allowed", "code": 0}
 WRONG_CHANNEL_TYPE = {"message": "Cannot execute action on this channel type", "code": 50024}

@@ -196,6 +196,8 @@ class MessageFactory:
         self.end_ms = end_ms
         self.richness = richness
         self.logs: dict[int, MessageLog] = {}
+        #: channel id -> {pinned message id: pinned_at ms} (social.py keeps it)
+        self.pins: dict[int, dict[int, int]] = {}
         self.pools: dict[str, GuildPool] = {}
         self.lock = threading.RLock()
         self.cache = PageCache(max_bytes=192 * 1024 * 1024)
@@ -232,6 +234,7 @@ class MessageFactory:
             msg["flags"] = msg["flags"] | HAS_THREAD
         if msg["type"] in REFERENCING_TYPES and not nested:
             msg["referenced_message"] = self._referenced(msg.get("message_reference"))
+        msg["pinned"] = message_id in self.pins.get(log.channel_id, ())
         return msg
 
     def _referenced(self, reference: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -285,7 +288,11 @@ class MessageFactory:
 
     def message_json(self, log: MessageLog, message_id: int, gated: bool) -> str:
         """One message as JSON text, as served (gated when the intent is off)."""
-        if message_id not in log.overrides and message_id not in log.threads:
+        if (
+            message_id not in log.overrides
+            and message_id not in log.threads
+            and message_id not in self.pins.get(log.channel_id, ())
+        ):
             mixed = mix64(message_id ^ self.salt)
             if mixed & 0xFFFF >= FANCY_CUT:
                 return self._plain_json(log, message_id, mixed, gated)

@@ -12,11 +12,13 @@ import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from tests.emulator.errors import (
     MISSING_ACCESS,
     MISSING_PERMISSIONS,
     UNKNOWN_CHANNEL,
+    UNKNOWN_EMOJI,
     UNKNOWN_GUILD,
     UNKNOWN_MEMBER,
     UNKNOWN_MESSAGE,
@@ -26,10 +28,12 @@ from tests.emulator.errors import (
 )
 from tests.emulator.messages import dumps, page_ids
 from tests.emulator.moderation import GuildRestRoutes
-from tests.emulator.snowflakes import ms_from_iso
+from tests.emulator.snowflakes import iso_from_ms, ms_from_iso
+from tests.emulator.social import user_object
 
 if TYPE_CHECKING:
     from tests.emulator.core import Emulator, Principal
+    from tests.emulator.messages import MessageLog
 
 Reply = tuple[int, Any]
 
@@ -61,6 +65,8 @@ class Route:
     window: float = 1.0
     auth: str = "bot"
     method: str = "GET"
+    #: False: one bucket for the whole route, not one per channel or guild.
+    per_resource: bool = True
     segments: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
@@ -70,6 +76,8 @@ class Route:
     @property
     def major_param(self) -> str | None:
         """The top-level resource this route is counted per (https://discord.com/developers/docs/topics/rate-limits)."""
+        if not self.per_resource:
+            return None
         if self.template.startswith("/channels/"):
             return "channel_id"
         if self.template.startswith("/guilds/"):
@@ -127,7 +135,23 @@ ROUTES = (
     Route("thread_members", "/channels/{channel_id}/thread-members", "thread_members_list", 50),
     Route("channel", "/channels/{channel_id}", "channel_route", 1000),
     Route("messages", "/channels/{channel_id}/messages", "messages", 5, 5.0),
+    # Before `message`, whose template the pins path also fits. Pins are limited
+    # globally (6 per 5 s), not per channel: docs/discord-behaviour.md#observed-bucket-sizes.
+    Route("pins", "/channels/{channel_id}/messages/pins", "pins", 6, 5.0, per_resource=False),
     Route("message", "/channels/{channel_id}/messages/{message_id}", "message", 5, 5.0),
+    # Reaction users and poll voters: limits not measured.
+    Route(
+        "reactions",
+        "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}",
+        "reaction_users",
+        None,
+    ),
+    Route(
+        "poll_voters",
+        "/channels/{channel_id}/polls/{message_id}/answers/{answer_id}",
+        "poll_voters",
+        None,
+    ),
     Route("channel_invites", "/channels/{channel_id}/invites", "channel_invites", 50),
     Route("archived", "/channels/{channel_id}/threads/archived/public", "archived_public", None),
     Route("archived", "/channels/{channel_id}/threads/archived/private", "archived_private", None),
@@ -152,8 +176,9 @@ def match_route(
             continue
         values = _bind(route.segments, segments)
         if values is not None:
+            if not found:  # the first route that fits is the one served
+                params = values
             found.append(route)
-            params = values
     return found, params
 
 
@@ -543,6 +568,96 @@ class Api(GuildRestRoutes):
             msg = self.factory.gate(msg)
         return 200, dumps(msg)
 
+    def pins(self, req: ApiRequest) -> Reply:
+        """A page of pins, newest pin first: `{items: [{pinned_at, message}], has_more}`.
+
+        https://discord.com/developers/docs/resources/message#get-channel-pins: `before`
+        is an ISO 8601 timestamp (exclusive), `limit` 1-50 (default 50). Without Read
+        Message History the answer is empty, not an error.
+        """
+        channel = self.visible_channel(req.params["channel_id"])
+        q = req.query
+        limit = q.integer("limit", 50, 1, 50)
+        before = q.instant("before")
+        q.check()
+        if channel["type"] not in MESSAGE_CHANNEL_TYPES:
+            raise ApiError(400, WRONG_CHANNEL_TYPE)
+        log = self.world.log(channel["id"])
+        if log is None or not self.has_history(channel):
+            return 200, {"items": [], "has_more": False}
+        gated = not self.settings.message_content_intent
+        with self.factory.lock:
+            pinned = sorted(
+                ((at, mid) for mid, at in self.factory.pins.get(log.channel_id, {}).items()),
+                reverse=True,
+            )
+            if before is not None:
+                pinned = [(at, mid) for at, mid in pinned if at < before]
+            items = [
+                {"pinned_at": iso_from_ms(at), "message": self._shown(log, mid, gated)}
+                for at, mid in pinned[:limit]
+                if mid in log
+            ]
+        return 200, {"items": items, "has_more": len(pinned) > limit}
+
+    def _shown(self, log: MessageLog, message_id: int, gated: bool) -> dict[str, Any]:
+        """A message as the bot receives it (gated without the Message Content intent)."""
+        msg = self.factory.message(log, message_id)
+        return self.factory.gate(msg) if gated else msg
+
+    def reaction_users(self, req: ApiRequest) -> Reply:
+        """Users of one reaction type on a message, by ascending id, `after` a user id.
+
+        https://discord.com/developers/docs/resources/message#get-reactions: `type` 0
+        (normal, default) or 1 (burst), `limit` 1-100 (default 25); the emoji is
+        URL-encoded, `name:id` for a custom one (10014 Unknown Emoji when it cannot be
+        read as either).
+        """
+        log, message_id = self._readable_message(req)
+        q = req.query
+        kind = q.integer("type", 0, 0, 1)
+        after = q.snowflake("after")
+        limit = q.integer("limit", 25, 1, 100)
+        q.check()
+        emoji = unquote(req.params["emoji"])
+        key = emoji.rsplit(":", 1)[1] if ":" in emoji else emoji
+        if not key or (":" in emoji and not key.isdigit()):
+            raise ApiError(404, UNKNOWN_EMOJI)
+        with self.factory.lock:
+            users = self.world.social.reaction_users(log, message_id, key, kind)
+        return 200, [user_object(u) for u in after_page(users, after, limit)]
+
+    def poll_voters(self, req: ApiRequest) -> Reply:
+        """Voters of one poll answer, `{users: [...]}`, by ascending id, `after` a user id.
+
+        https://discord.com/developers/docs/resources/poll#get-answer-voters: `limit`
+        1-100 (default 25).
+        """
+        log, message_id = self._readable_message(req)
+        q = req.query
+        after = q.snowflake("after")
+        limit = q.integer("limit", 25, 1, 100)
+        q.check()
+        with self.factory.lock:
+            if "poll" not in self.factory.message(log, message_id):
+                raise ApiError(404, UNKNOWN_MESSAGE)
+            users = self.world.social.poll_voters(log, message_id, int(req.params["answer_id"]))
+        return 200, {"users": [user_object(u) for u in after_page(users, after, limit)]}
+
+    def _readable_message(self, req: ApiRequest) -> tuple[MessageLog, int]:
+        """The log and id of a message the bot may read (as `message` checks it)."""
+        channel = self.visible_channel(req.params["channel_id"])
+        if channel["type"] not in MESSAGE_CHANNEL_TYPES:
+            raise ApiError(400, WRONG_CHANNEL_TYPE)
+        if not self.has_history(channel):
+            raise ApiError(403, MISSING_PERMISSIONS)
+        log = self.world.log(channel["id"])
+        message_id = int(req.params["message_id"])
+        with self.factory.lock:
+            if log is None or message_id not in log:
+                raise ApiError(404, UNKNOWN_MESSAGE)
+        return log, message_id
+
     def channel_invites(self, req: ApiRequest) -> Reply:
         """Invites to one channel, with metadata; needs Manage Channels."""
         channel = self.visible_channel(req.params["channel_id"])
@@ -631,3 +746,10 @@ def archived_ms(thread: dict[str, Any]) -> int:
 def strip_metadata(invite: dict[str, Any]) -> dict[str, Any]:
     """An invite as seen without Manage Server: no uses/max_uses/max_age/temporary/created_at."""
     return {k: v for k, v in invite.items() if k not in INVITE_METADATA}
+
+
+def after_page(user_ids: list[str], after: int | None, limit: int) -> list[str]:
+    """The next `limit` of ascending user ids, above `after`."""
+    ids = [int(u) for u in user_ids]
+    start = bisect.bisect_right(ids, after) if after is not None else 0
+    return [str(u) for u in ids[start : start + limit]]

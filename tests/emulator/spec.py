@@ -71,6 +71,8 @@ class WorldSpec:
     nul_everywhere: bool = False
     #: share of ordinary messages that get each optional part (replies, embeds, ...)
     richness: float = 1.0
+    #: messages pinned in each text and announcement channel (social.py)
+    pins_per_channel: int = 0
     #: shorthand: per-guild message counts of the text channels (sets text_channels)
     text_channel_messages: Sequence[int] | None = None
     #: shorthand: the same count for every kind of thread and for forum posts

@@ -36,6 +36,7 @@ from tests.emulator.snowflakes import (
     now_ms,
     snowflake_ms,
 )
+from tests.emulator.social import Social, initial_pins
 from tests.emulator.spec import WorldSpec
 
 DAY_MS = 86_400_000
@@ -93,11 +94,21 @@ class World:
         self._application["owner"] = self.users[0]
         for g in range(spec.guilds):
             self._build_guild(g)
+        self.social = Social(self.factory)
+        self._pin_messages(spec.pins_per_channel)
         self._flag_listed_channels()
         self._awkward_messages()
         if spec.nul_everywhere:
             self._nul_everywhere()
         self.guild_rest = GuildRest(self)
+
+    def _pin_messages(self, per_channel: int) -> None:
+        """Pin `per_channel` messages in each text and announcement channel."""
+        for channels in self.channels.values():
+            for channel in channels:
+                log = self.log(channel["id"])
+                if channel["type"] in (0, 5) and log is not None:
+                    initial_pins(self.social, log, per_channel, self.end_ms)
 
     def _awkward_messages(self) -> None:
         """In the first readable text channel: a message whose content holds a NUL (for
