@@ -137,6 +137,16 @@ class WindowRead:
         self.recent: deque[int] = deque()  # ids within `lookback` of the newest read
         self._span = (lookback_ms + 1) << _MS_SHIFT
 
+    @property
+    def read_any(self) -> bool:
+        """Whether the read returned a message at all.
+
+        Without Read Message History Discord answers an empty page, not an error
+        (https://discord.com/developers/docs/resources/message#get-channel-messages):
+        an empty read proves nothing gone, and the last window is kept instead.
+        """
+        return bool(self.recent)
+
     def add(self, message_id: int) -> None:
         """Note an id read (in ascending order)."""
         previous = self.previous

@@ -505,3 +505,30 @@ def test_channel_ids_hides_no_channel_and_guild_ids_drops_a_guild() -> None:
         assert target.deleted("guilds") == {(second_guild,)}
         second_roles = {(r["id"],) for r in emu.world.roles[second_guild]}
         assert target.deleted("roles") == second_roles
+
+
+def test_a_channel_that_lost_read_message_history_marks_none_of_its_messages_deleted() -> None:
+    """Without Read Message History Discord answers an empty page, not an error: an
+    empty re-read looks like every message of the window deleted, and must not."""
+    with Emulator(WorldSpec.small(), bot_token=TOKEN) as emu:
+        cid = busiest_channel(emu)
+        emu.add_messages(cid, 3)  # inside every run's window
+
+        def change(emu: Emulator) -> None:
+            emu.world.no_history.add(cid)
+
+        first, second = second_run_after(emu, change)
+        target = MirrorTarget().load(first.messages).load(second.messages)
+        assert not target.deleted("messages"), "nothing was deleted"
+        windows = {
+            p["context"]["guild_id"]: p.get(WINDOWS_KEY, {})
+            for p in second.final_state["bookmarks"]["messages"]["partitions"]
+        }
+        assert any(cid in kept for kept in windows.values()), "the window is kept"
+
+        emu.world.no_history.discard(cid)  # readable again: the kept window still works
+        gone = emu.visible_messages(cid)[-1]["id"]
+        emu.delete_message(cid, gone)
+        third = ok(run_tap(config(emu), state=second.final_state))
+        target.load(third.messages)
+        assert {key[0] for key in target.deleted("messages")} == {gone}

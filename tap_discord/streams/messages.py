@@ -195,7 +195,12 @@ class MessagesStream(GuildChildStream):
                     pages = prefetched.pages(index) if prefetched else None
                     reading = self.window_read(windows, channel_id)
                     complete = yield from self.read_channel(target, pages, reading)
-                    if windows is not None and reading is not None and complete:
+                    if (
+                        windows is not None
+                        and reading is not None
+                        and complete
+                        and reading.read_any
+                    ):
                         yield from self.tombstones(target, reading)
                         # Only now, with its tombstones written (seenwindow.py).
                         self.remember_window(
