@@ -9,8 +9,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Soaks marked `slow` are for manual runs (`make soak`), not for every test run.
-PYTEST_ARGS ?= -m "not slow"
+# Soaks marked `slow` are for manual runs (`make soak`), not for every test run. Most
+# tests wait on the emulator's rate limits or on subprocesses rather than the CPU, so
+# they run in four pytest-xdist workers; the Meltano runs stay on one (tests/conftest.py).
+PYTEST_ARGS ?= -m "not slow" -n 4 --dist loadgroup
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false

@@ -1,10 +1,54 @@
-"""Session-wide reporting: measured figures, and how much output the secret scan covered."""
+"""Session-wide settings and reporting.
+
+* Every test that runs Meltano goes to one pytest-xdist worker (group `meltano`): the
+  runs of one extractor in a project share `.meltano/run/<plugin>/`, so two at once
+  would overwrite each other's config, catalog and state files.
+* At the end: the figures tests measured, and how much output the secret scan covered
+  (gathered from every worker when the tests run in several).
+"""
 
 from __future__ import annotations
+
+import hashlib
+import typing as t
 
 import pytest
 
 from tests.tapharness import REPORT, SCANNED
+
+#: The key a worker hands its figures to the controller under (pytest-xdist).
+WORKER_OUTPUT_KEY = "tap_discord_report"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep every Meltano run (the `e2e` tests) on one worker."""
+    for item in items:
+        if item.get_closest_marker("e2e") is not None:
+            item.add_marker(pytest.mark.xdist_group("meltano"))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On a pytest-xdist worker: hand this worker's figures to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output[WORKER_OUTPUT_KEY] = {
+            "report": list(REPORT),
+            "runs": SCANNED.runs,
+            "bytes": SCANNED.bytes,
+            # Digests, not the secrets: only their number is reported.
+            "secrets": sorted(hashlib.sha256(s.encode()).hexdigest() for s in SCANNED.secrets),
+        }
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: t.Any, error: object) -> None:
+    """On the controller: add a finished worker's figures to the session's."""
+    figures = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY)
+    if figures:
+        REPORT.extend(figures["report"])
+        SCANNED.runs += figures["runs"]
+        SCANNED.bytes += figures["bytes"]
+        SCANNED.secrets |= set(figures["secrets"])
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
