@@ -1,0 +1,214 @@
+"""Deletions in the rest of a guild: after each complete run the target mirrors Discord.
+
+Between runs the emulator unbans a user, deletes an AutoMod rule, a webhook, an
+integration and a soundboard sound, a user withdraws an event RSVP, a member leaves a
+thread, an event and a thread are deleted. The runs' output applied the way
+target-postgres applies it (`mirrortarget.py`) must then equal the emulator's world,
+with exactly the removed rows marked deleted: the full-table streams by
+`ACTIVATE_VERSION`, the partial ones (`scheduled_event_users`, `thread_members`) by
+tombstones. A refused list (403) marks nothing deleted; the next readable run does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tap_discord.listings import LISTED_KEY
+from tap_discord.seenwindow import decode_ids
+from tests.emulator import Emulator, WorldSpec
+from tests.emulator.removals import remove
+from tests.guildrest_truth import KEYS, STREAMS, expected
+from tests.mirrortarget import MirrorTarget
+from tests.tapharness import TapRun, discover, run_tap, select
+
+TOKEN = "deletions-guild-rest-token"
+SELECTED = {*STREAMS, "threads", "scheduled_events"}
+PARTIAL = ("scheduled_event_users", "thread_members")
+ENDED = (3, 4)
+
+Keys = set[tuple[str, ...]]
+
+
+def sync(emu: Emulator, state: dict[str, Any] | None = None) -> TapRun:
+    """One run mirroring deletions, the rest of a guild selected (thread_members too)."""
+    settings = {"bot_token": TOKEN, "api_url": emu.api_url, "emit_activate_version_messages": True}
+    run = run_tap(settings, catalog=select(discover(settings), SELECTED), state=state)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+def world_keys(emu: Emulator) -> dict[str, Keys]:
+    """The key of every object of the rest of a guild the bot can read now, by stream."""
+    threads = {t["id"] for g in emu.world.guilds for t in emu.visible_threads(g["id"])}
+    rows = expected(emu.world, threads)
+    return {s: {tuple(str(r[k]) for k in KEYS[s]) for r in rows[s]} for s in STREAMS}
+
+
+def apply(*runs: TapRun) -> MirrorTarget:
+    target = MirrorTarget()
+    for run in runs:
+        target.load(run.messages)
+    return target
+
+
+def assert_mirror(target: MirrorTarget, now: dict[str, Keys], removed: dict[str, Keys]) -> None:
+    """Live rows equal the world; exactly the removed ones are marked deleted."""
+    for stream in STREAMS:
+        assert target.live(stream) == now[stream], stream
+        assert target.deleted(stream) == removed.get(stream, set()), stream
+
+
+def open_event(emu: Emulator, gid: str) -> dict[str, Any]:
+    """An event not ended, on no unreadable channel, with at least two users."""
+    rest = emu.world.guild_rest
+    return next(
+        e
+        for e in emu.world.scheduled_events[gid]
+        if e["status"] not in ENDED
+        and e.get("channel_id") not in emu.world.unreadable
+        and len(rest.event_users.get(e["id"], [])) >= 2
+    )
+
+
+def busy_thread(emu: Emulator, gid: str, avoid: str = "") -> dict[str, Any]:
+    """A thread the bot lists, under 50 members (its count shows a leave), at least two."""
+    rest = emu.world.guild_rest
+    return next(
+        t
+        for t in emu.visible_threads(gid)
+        if t["id"] != avoid
+        and t.get("parent_id") not in emu.world.unreadable
+        and 2 <= len(rest.thread_members.get(t["id"], [])) < 50
+    )
+
+
+def someone_not_the_bot(emu: Emulator, members: list[dict[str, Any]]) -> str:
+    bot = emu.world.bot_user["id"]
+    return next(m["user_id"] for m in members if m["user_id"] != bot)
+
+
+def test_removals_between_runs_leave_the_target_equal_to_the_world() -> None:
+    with Emulator(WorldSpec.small(), bot_token=TOKEN) as emu:
+        first = sync(emu)
+        gid = emu.world.guilds[0]["id"]
+        rest = emu.world.guild_rest
+        event = open_event(emu, gid)
+        thread = busy_thread(emu, gid)
+        ban = rest.bans[gid][0]["user"]["id"]
+        rsvp = rest.event_users[event["id"]][0]["user"]["id"]
+        leaver = someone_not_the_bot(emu, rest.thread_members[thread["id"]])
+        removed = {
+            "bans": {(gid, ban)},
+            "automod_rules": {(rest.automod_rules[gid][0]["id"],)},
+            "webhooks": {(rest.webhooks[gid][0]["id"],)},
+            "integrations": {(rest.integrations[gid][0]["id"],)},
+            "soundboard_sounds": {(rest.sounds[gid][0]["sound_id"],)},
+            "scheduled_event_users": {(event["id"], rsvp)},
+            "thread_members": {(thread["id"], leaver)},
+        }
+        for stream in ("automod_rules", "webhooks", "integrations", "soundboard_sounds"):
+            ((key,),) = removed[stream]
+            remove(emu, stream, gid, key)
+        remove(emu, "bans", gid, ban)
+        remove(emu, "event_users", gid, rsvp, parent=event["id"])
+        remove(emu, "thread_members", gid, leaver, parent=thread["id"])
+
+        second = sync(emu, first.final_state)
+        target = apply(first, second)
+        assert_mirror(target, world_keys(emu), removed)
+        # A tombstone empties the row: only its key, guild and deletion time are left.
+        for stream, key_fields in (
+            ("scheduled_event_users", ("guild_scheduled_event_id", "user_id")),
+            ("thread_members", ("thread_id", "user_id")),
+        ):
+            (key,) = removed[stream]
+            row = target.tables[stream][key]
+            assert {k for k, v in row.items() if v is not None} == {
+                *key_fields,
+                "guild_id",
+                "_sdc_deleted_at",
+            }
+            assert stream not in {
+                m["stream"] for m in second.messages if m["type"] == "ACTIVATE_VERSION"
+            }
+
+        # Nothing else changes: a third run marks nothing more deleted.
+        third = sync(emu, second.final_state)
+        assert [r for s in PARTIAL for r in third.records(s) if r.get("_sdc_deleted_at")] == []
+        assert_mirror(target.load(third.messages), world_keys(emu), removed)
+
+
+def test_the_users_of_a_deleted_event_or_thread_are_marked_deleted() -> None:
+    with Emulator(WorldSpec.small(), bot_token=TOKEN) as emu:
+        first = sync(emu)
+        gid = emu.world.guilds[0]["id"]
+        rest = emu.world.guild_rest
+        event = open_event(emu, gid)
+        thread = busy_thread(emu, gid)
+        removed = {
+            "scheduled_event_users": {
+                (event["id"], u["user"]["id"]) for u in rest.event_users[event["id"]]
+            },
+            "thread_members": {
+                (thread["id"], m["user_id"]) for m in rest.thread_members[thread["id"]]
+            },
+        }
+        remove(emu, "scheduled_events", gid, event["id"])
+        remove(emu, "threads", gid, thread["id"])
+
+        second = sync(emu, first.final_state)
+        assert_mirror(apply(first, second), world_keys(emu), removed)
+        kept = [p.get(LISTED_KEY, {}) for p in partitions(second.final_state, PARTIAL)]
+        assert not {event["id"], thread["id"]} & {parent for k in kept for parent in k}
+
+
+def test_a_refused_list_marks_nothing_deleted_and_the_next_run_does() -> None:
+    with Emulator(WorldSpec.small(), bot_token=TOKEN) as emu:
+        first = sync(emu)
+        gid = emu.world.guilds[0]["id"]
+        rest = emu.world.guild_rest
+        thread = busy_thread(emu, gid)
+        ban = rest.bans[gid][0]["user"]["id"]
+        leaver = someone_not_the_bot(emu, rest.thread_members[thread["id"]])
+        remove(emu, "bans", gid, ban)
+        remove(emu, "thread_members", gid, leaver, parent=thread["id"])
+        emu.settings.update(ban_members=False, members_intent=False)
+
+        refused = sync(emu, first.final_state)
+        target = apply(first, refused)
+        assert "bans" not in {
+            m["stream"] for m in refused.messages if m["type"] == "ACTIVATE_VERSION"
+        }
+        assert target.deleted("bans") == set()
+        assert target.deleted("thread_members") == set()
+        assert listed(refused.final_state) == listed(first.final_state), "kept sets unchanged"
+
+        emu.settings.update(ban_members=True, members_intent=True)
+        readable = sync(emu, refused.final_state)
+        target.load(readable.messages)
+        assert target.deleted("bans") == {(gid, ban)}
+        assert target.deleted("thread_members") == {(thread["id"], leaver)}
+        now = world_keys(emu)
+        assert target.live("bans") == now["bans"]
+        assert target.live("thread_members") == now["thread_members"]
+
+
+def test_the_kept_user_sets_cost_at_most_12_bytes_per_user() -> None:
+    spec = WorldSpec.small(event_users=120, thread_members=60)
+    with Emulator(spec, bot_token=TOKEN) as emu:
+        run = sync(emu)
+        kept = listed(run.final_state)
+        users = sum(len(decode_ids(text)) for text in kept.values())
+        assert users == sum(len(run.records(stream)) for stream in PARTIAL)
+        size = sum(len(text) for text in kept.values())
+        assert size / users <= 12, f"{size / users:.1f} bytes per user id"
+
+
+def partitions(state: dict[str, Any], streams: tuple[str, ...]) -> list[dict[str, Any]]:
+    bookmarks = state["bookmarks"]
+    return [p for s in streams for p in bookmarks.get(s, {}).get("partitions", [])]
+
+
+def listed(state: dict[str, Any]) -> dict[str, str]:
+    """Every kept user set of the partial streams, by parent id."""
+    return {k: v for p in partitions(state, PARTIAL) for k, v in p.get(LISTED_KEY, {}).items()}
