@@ -13,7 +13,8 @@ after those tombstones. A parent refused (403/404) or not reached (a run killed)
 keeps its set: nothing is marked. A parent Discord no longer lists, when the list
 of parents was read completely, is gone with its users: each of them gets a
 tombstone and the set is dropped. An empty set is not kept (nothing to mark).
-Bound: at most 12 bytes per user id (`encode_ids`), for parents Discord still lists.
+Bound: at most 12 bytes per user id plus about 20 per parent (`encode_ids`), for
+parents Discord still lists.
 """
 
 from __future__ import annotations

@@ -90,7 +90,8 @@ def encode_ids(ids: Iterable[int]) -> str:
 
     What a partial stream keeps of a parent's listing (e.g. the users of an event);
     the same encoding as a window's ids, from 0. A snowflake's varint is at most 9
-    bytes, base64 adds a third: at most 12 bytes per id, plus a few per set.
+    bytes, base64 adds a third: at most 12 bytes per id, plus about 20 per set (zlib's
+    header and base64's padding).
     """
     deltas, previous = [], 0
     for value in sorted(set(ids)):
