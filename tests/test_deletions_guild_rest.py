@@ -20,6 +20,7 @@ from tests.emulator.removals import remove
 from tests.guildrest_truth import KEYS, STREAMS, expected
 from tests.mirrortarget import MirrorTarget
 from tests.tapharness import TapRun, discover, run_tap, select
+from tests.test_reliability import run_killed
 
 TOKEN = "deletions-guild-rest-token"
 SELECTED = {*STREAMS, "threads", "scheduled_events"}
@@ -29,10 +30,18 @@ ENDED = (3, 4)
 Keys = set[tuple[str, ...]]
 
 
+def settings(emu: Emulator) -> dict[str, Any]:
+    return {"bot_token": TOKEN, "api_url": emu.api_url, "emit_activate_version_messages": True}
+
+
+def catalog(emu: Emulator) -> dict[str, Any]:
+    """The rest of a guild selected (thread_members too)."""
+    return select(discover(settings(emu)), SELECTED)
+
+
 def sync(emu: Emulator, state: dict[str, Any] | None = None) -> TapRun:
     """One run mirroring deletions, the rest of a guild selected (thread_members too)."""
-    settings = {"bot_token": TOKEN, "api_url": emu.api_url, "emit_activate_version_messages": True}
-    run = run_tap(settings, catalog=select(discover(settings), SELECTED), state=state)
+    run = run_tap(settings(emu), catalog=catalog(emu), state=state)
     assert run.returncode == 0, run.stderr[-3000:]
     return run
 
@@ -191,6 +200,51 @@ def test_a_refused_list_marks_nothing_deleted_and_the_next_run_does() -> None:
         now = world_keys(emu)
         assert target.live("bans") == now["bans"]
         assert target.live("thread_members") == now["thread_members"]
+
+
+def removals_of_users(emu: Emulator) -> dict[str, Keys]:
+    """An RSVP withdrawn and a thread member gone, in each guild; their keys."""
+    removed: dict[str, Keys] = {stream: set() for stream in PARTIAL}
+    rest = emu.world.guild_rest
+    for guild in emu.world.guilds:
+        gid = guild["id"]
+        event, thread = open_event(emu, gid), busy_thread(emu, gid)
+        rsvp = rest.event_users[event["id"]][-1]["user"]["id"]
+        leaver = someone_not_the_bot(emu, rest.thread_members[thread["id"]])
+        remove(emu, "event_users", gid, rsvp, parent=event["id"])
+        remove(emu, "thread_members", gid, leaver, parent=thread["id"])
+        removed["scheduled_event_users"].add((event["id"], rsvp))
+        removed["thread_members"].add((thread["id"], leaver))
+    return removed
+
+
+def tombstone_lines(run: TapRun) -> list[int]:
+    """Positions (1-based line counts) of the partial streams' tombstones in the output."""
+    return [
+        number
+        for number, line in enumerate(run.output.splitlines(), start=1)
+        if '"_sdc_deleted_at":"' in line and any(f'"stream":"{s}"' in line for s in PARTIAL)
+    ]
+
+
+def test_a_run_killed_anywhere_marks_no_live_user_deleted_and_resuming_does() -> None:
+    with Emulator(WorldSpec.small(), bot_token=TOKEN) as emu:
+        first = sync(emu)
+        removed = removals_of_users(emu)
+        reference = sync(emu, first.final_state)  # reads only: the world is unchanged
+        marks = tombstone_lines(reference)
+        assert len(marks) == sum(len(keys) for keys in removed.values())
+        now = world_keys(emu)
+        for lines in sorted({marks[0] - 1, marks[0], marks[-1], marks[-1] + 1}):
+            killed = run_killed(settings(emu), lines, first.final_state, catalog(emu))
+            target = apply(first, killed)
+            for stream in PARTIAL:
+                assert not now[stream] & target.deleted(stream), (lines, stream)
+            resumed = sync(emu, killed.final_state or first.final_state)
+            target.load(resumed.messages)
+            for stream in PARTIAL:
+                assert target.live(stream) == now[stream], (lines, stream)
+                assert target.deleted(stream) == removed[stream], (lines, stream)
 
 
 def test_the_kept_user_sets_cost_at_most_12_bytes_per_user() -> None:
