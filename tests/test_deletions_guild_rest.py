@@ -137,9 +137,7 @@ def test_removals_between_runs_leave_the_target_equal_to_the_world() -> None:
                 "guild_id",
                 "_sdc_deleted_at",
             }
-            assert stream not in {
-                m["stream"] for m in second.messages if m["type"] == "ACTIVATE_VERSION"
-            }
+            assert stream not in activations(second)
 
         # Nothing else changes: a third run marks nothing more deleted.
         third = sync(emu, second.final_state)
@@ -174,32 +172,36 @@ def test_the_users_of_a_deleted_event_or_thread_are_marked_deleted() -> None:
 def test_a_refused_list_marks_nothing_deleted_and_the_next_run_does() -> None:
     with Emulator(WorldSpec.small(), bot_token=TOKEN) as emu:
         first = sync(emu)
-        gid = emu.world.guilds[0]["id"]
+        refused_guild, other = (g["id"] for g in emu.world.guilds)
         rest = emu.world.guild_rest
-        thread = busy_thread(emu, gid)
-        ban = rest.bans[gid][0]["user"]["id"]
+        thread = busy_thread(emu, refused_guild)
+        bans = {(gid, rest.bans[gid][0]["user"]["id"]) for gid in (refused_guild, other)}
         leaver = someone_not_the_bot(emu, rest.thread_members[thread["id"]])
-        remove(emu, "bans", gid, ban)
-        remove(emu, "thread_members", gid, leaver, parent=thread["id"])
-        emu.settings.update(ban_members=False, members_intent=False)
+        for gid, user_id in bans:
+            remove(emu, "bans", gid, user_id)
+        remove(emu, "thread_members", refused_guild, leaver, parent=thread["id"])
+        # One guild's bans refused (Ban Members lost there); thread members everywhere.
+        emu.settings.update(no_ban_members_in={refused_guild}, members_intent=False)
 
         refused = sync(emu, first.final_state)
         target = apply(first, refused)
-        assert "bans" not in {
-            m["stream"] for m in refused.messages if m["type"] == "ACTIVATE_VERSION"
-        }
-        assert target.deleted("bans") == set()
+        assert "bans" not in activations(refused)
+        assert target.deleted("bans") == set(), "the other guild's unban waits too"
         assert target.deleted("thread_members") == set()
         assert listed(refused.final_state) == listed(first.final_state), "kept sets unchanged"
 
-        emu.settings.update(ban_members=True, members_intent=True)
+        emu.settings.update(no_ban_members_in=set(), members_intent=True)
         readable = sync(emu, refused.final_state)
         target.load(readable.messages)
-        assert target.deleted("bans") == {(gid, ban)}
+        assert target.deleted("bans") == bans
         assert target.deleted("thread_members") == {(thread["id"], leaver)}
         now = world_keys(emu)
         assert target.live("bans") == now["bans"]
         assert target.live("thread_members") == now["thread_members"]
+
+
+def activations(run: TapRun) -> set[str]:
+    return {m["stream"] for m in run.messages if m["type"] == "ACTIVATE_VERSION"}
 
 
 def removals_of_users(emu: Emulator) -> dict[str, Keys]:
