@@ -268,3 +268,28 @@ def partitions(state: dict[str, Any], streams: tuple[str, ...]) -> list[dict[str
 def listed(state: dict[str, Any]) -> dict[str, str]:
     """Every kept user set of the partial streams, by parent id."""
     return {k: v for p in partitions(state, PARTIAL) for k, v in p.get(LISTED_KEY, {}).items()}
+
+
+def test_a_damaged_kept_set_marks_nothing_and_is_replaced_with_one_warning() -> None:
+    with Emulator(WorldSpec.small(), bot_token=TOKEN) as emu:
+        first = sync(emu)
+        removed = removals_of_users(emu)
+        state = first.final_state
+        events, threads = (partitions(state, (s,)) for s in PARTIAL)
+        damaged_event = next(iter(events[0][LISTED_KEY]))
+        events[0][LISTED_KEY][damaged_event] = "not packed ids"
+        threads[0][LISTED_KEY] = ["not", "a", "map"]
+
+        second = sync(emu, state)
+        warnings = [line for line in second.stderr.splitlines() if LISTED_KEY in line]
+        assert len(warnings) == 2, warnings
+        assert "Traceback" not in second.stderr
+        target = apply(first, second)
+        now = world_keys(emu)
+        for stream in PARTIAL:
+            assert not now[stream] & target.deleted(stream), stream
+            assert target.deleted(stream) <= removed[stream], stream
+        # The damaged sets are rebuilt from this run's complete reads.
+        kept = listed(second.final_state)
+        assert all(decode_ids(text) for text in kept.values())
+        assert damaged_event in kept
