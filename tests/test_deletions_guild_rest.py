@@ -293,3 +293,37 @@ def test_a_damaged_kept_set_marks_nothing_and_is_replaced_with_one_warning() -> 
         kept = listed(second.final_state)
         assert all(decode_ids(text) for text in kept.values())
         assert damaged_event in kept
+
+
+def test_threads_not_listed_for_a_gap_keep_their_members() -> None:
+    """Manage Threads lost: private archived threads go unlisted, not deleted."""
+    with Emulator(WorldSpec.small(), bot_token=TOKEN) as emu:
+        first = sync(emu)
+        private = {r["id"] for r in first.records("threads") if r["type"] == 12}
+        members = {
+            (r["thread_id"], r["user_id"])
+            for r in first.records("thread_members")
+            if r["thread_id"] in private
+        }
+        assert members, "the small world has members of private threads"
+        emu.settings.update(manage_threads=False)
+        second = sync(emu, first.final_state)
+        target = apply(first, second)
+        assert target.deleted("thread_members") == set()
+        assert members <= target.live("thread_members")
+        kept = listed(second.final_state)
+        assert private & set(kept) == private & set(listed(first.final_state))
+
+
+def test_without_mirroring_a_deleted_threads_members_are_forgotten_unmarked() -> None:
+    with Emulator(WorldSpec.small(), bot_token=TOKEN) as emu:
+        cfg = {"bot_token": TOKEN, "api_url": emu.api_url}
+        cat = catalog(emu)
+        first = run_tap(cfg, catalog=cat)
+        gid = emu.world.guilds[0]["id"]
+        thread = busy_thread(emu, gid)
+        remove(emu, "threads", gid, thread["id"])
+        second = run_tap(cfg, catalog=cat, state=first.final_state)
+        assert second.returncode == 0, second.stderr[-2000:]
+        assert not [r for r in second.records("thread_members") if r.get("_sdc_deleted_at")]
+        assert thread["id"] not in listed(second.final_state), "the state stays bounded"

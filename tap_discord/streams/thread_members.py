@@ -12,9 +12,9 @@ A new message changes `last_message_id`; a join or leave changes `member_count`
 Someone who joins and leaves between two runs, with no message, is not seen. The map
 keeps only threads the guild still lists. A member a re-read thread no longer lists,
 and every member of a thread gone from the guild's complete thread list, is marked
-deleted with a tombstone (`listed_users`: listings.py). Needs the Server Members privileged intent:
-the first refusal in a guild skips its other threads (one warning, one refused
-request per guild and run).
+deleted with a tombstone (`listed_users`: listings.py). Needs the Server Members
+privileged intent: the first refusal in a guild skips its other threads (one warning,
+one refused request per guild and run).
 """
 
 from __future__ import annotations
@@ -96,13 +96,32 @@ class ThreadMembersStream(GuildChildStream):
             yield from self.departed(guild_id, thread_id, kept.previous(thread_id) - seen)
             kept.remember(thread_id, seen)  # only now, with its tombstones written
             marks[thread_id] = mark  # every member of it has been emitted by now
-        if self.discord_tap.mirror.first_gap(("threads", "channels", "guilds")) is None:
-            for gone in kept.gone_parents({str(thread["id"]) for thread in listed}):
-                yield from self.departed(guild_id, gone, kept.previous(gone))
-                kept.forget(gone)
+        yield from self.members_of_gone_threads(guild_id, kept, listed)
         readable = {str(thread["id"]) for thread in threads}
         for gone in set(marks) - readable:
             del marks[gone]
+
+    def members_of_gone_threads(
+        self, guild_id: str, kept: KeptListings, listed: list[dict[str, t.Any]]
+    ) -> Iterator[Record]:
+        """Tombstones of the members of kept threads the guild's complete list lacks.
+
+        Whether the list is complete is known only where the threads stream weighs its
+        gaps (deletions mirrored, threads selected: mirror.py); elsewhere a thread
+        missing from it is forgotten unmarked. With a gap, its set waits for a complete run.
+        """
+        gone = kept.gone_parents({str(thread["id"]) for thread in listed})
+        mirror = self.discord_tap.mirror
+        threads = self.discord_tap.streams.get("threads")
+        if not (mirror.enabled and threads is not None and threads.selected):
+            for thread_id in gone:
+                kept.forget(thread_id)
+            return
+        if mirror.first_gap(("threads", "channels", "guilds")) is not None:
+            return
+        for thread_id in gone:
+            yield from self.departed(guild_id, thread_id, kept.previous(thread_id))
+            kept.forget(thread_id)
 
     def departed(self, guild_id: str, thread_id: str, users: set[int]) -> Iterator[Record]:
         """Tombstones of the members who left the thread (or of a deleted thread)."""
