@@ -67,36 +67,78 @@ class SeenWindow:
         for value in self.ids:
             numbers.append(value - previous)
             previous = value
-        raw = bytearray()
-        for number in numbers:
-            _put_varint(raw, number)
-        return base64.urlsafe_b64encode(zlib.compress(bytes(raw), 9)).decode("ascii")
+        return pack_numbers(numbers)
 
     @classmethod
     def decode(cls, text: str) -> SeenWindow:
         """The window `encode` wrote; ValueError for anything else."""
         try:
-            raw = zlib.decompress(base64.urlsafe_b64decode(text.encode("ascii")))
-        except (binascii.Error, zlib.error, UnicodeEncodeError) as exc:
+            numbers = unpack_numbers(text)
+        except ValueError as exc:
             raise ValueError("not a lookback window") from exc
-        numbers = _varints(raw)
         if len(numbers) < 2:  # floor and span
             raise ValueError("not a lookback window")
         floor, ceiling = numbers[0], numbers[0] + numbers[1]
-        ids: list[int] = []
-        current = floor
-        for delta in numbers[2:]:
-            current += delta
-            ids.append(current)
+        ids = _running_sums(floor, numbers[2:])
         if any(d == 0 for d in numbers[2:]) or (ids and ids[-1] > ceiling):
             raise ValueError("not a lookback window")
         return cls(floor, ceiling, tuple(ids))
 
 
+def encode_ids(ids: Iterable[int]) -> str:
+    """A set of ids as compact text: each id's difference from the one before, packed.
+
+    What a partial stream keeps of a parent's listing (e.g. the users of an event);
+    the same encoding as a window's ids, from 0. A snowflake's varint is at most 9
+    bytes, base64 adds a third: at most 12 bytes per id, plus about 20 per set (zlib's
+    header and base64's padding).
+    """
+    deltas, previous = [], 0
+    for value in sorted(set(ids)):
+        deltas.append(value - previous)
+        previous = value
+    return pack_numbers(deltas)
+
+
+def decode_ids(text: str) -> set[int]:
+    """The ids `encode_ids` wrote; ValueError for anything else."""
+    deltas = unpack_numbers(text)
+    if any(d == 0 for d in deltas):
+        raise ValueError("not a set of ids")
+    return set(_running_sums(0, deltas))
+
+
+def pack_numbers(numbers: Iterable[int]) -> str:
+    """Numbers (>= 0) as unsigned LEB128 varints, zlib-compressed, base64 (URL-safe)."""
+    raw = bytearray()
+    for number in numbers:
+        _put_varint(raw, number)
+    return base64.urlsafe_b64encode(zlib.compress(bytes(raw), 9)).decode("ascii")
+
+
+def unpack_numbers(text: str) -> list[int]:
+    """The numbers `pack_numbers` wrote; ValueError for anything else."""
+    try:
+        raw = zlib.decompress(base64.urlsafe_b64decode(text.encode("ascii")))
+    except (binascii.Error, zlib.error, UnicodeEncodeError) as exc:
+        raise ValueError("not packed numbers") from exc
+    return _varints(raw)
+
+
+def _running_sums(start: int, deltas: Iterable[int]) -> list[int]:
+    """`start` plus each prefix of `deltas`: the ids the differences encode."""
+    out: list[int] = []
+    current = start
+    for delta in deltas:
+        current += delta
+        out.append(current)
+    return out
+
+
 def _put_varint(out: bytearray, number: int) -> None:
     """Append `number` (>= 0) as an unsigned LEB128 varint."""
     if number < 0:
-        msg = "a window holds ascending ids only"
+        msg = "only ascending ids can be packed"
         raise ValueError(msg)
     while number > _SEVEN_BITS:
         out.append((number & _SEVEN_BITS) | 0x80)
@@ -116,7 +158,7 @@ def _varints(raw: bytes) -> list[int]:
         numbers.append(number)
         number = shift = 0
     if shift:
-        raise ValueError("not a lookback window")
+        raise ValueError("not packed numbers: a varint is cut off")
     return numbers
 
 

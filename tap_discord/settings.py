@@ -101,12 +101,14 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         default=False,
         description="Mark rows Discord no longer returns deleted: after a run that read "
         "every guild, channel and list of a full-table stream (guilds, channels, "
-        "threads, members, invites, roles, emojis, stickers, scheduled events, user "
-        "streams) completely, send one `ACTIVATE_VERSION` for it, and target-postgres "
+        "threads, members, invites, roles, emojis, stickers, scheduled events, the "
+        "rest of a guild's lists such as bans and webhooks, user streams) completely, "
+        "send one `ACTIVATE_VERSION` for it, and target-postgres "
         "sets `_sdc_deleted_at` on its rows not in this run (or deletes them with "
         "`hard_delete`). A run with a skipped guild, channel or list marks nothing of "
         "that stream deleted. With `message_lookback`, messages deleted inside the "
-        "window are sent as tombstones either way.",
+        "window are sent as tombstones either way, as are withdrawn RSVPs and members "
+        "who left a thread.",
     ),
     th.Property(
         "guild_ids",

@@ -398,7 +398,39 @@ def delete_between_runs(emu: t.Any, recent: tuple[str, list[str]]) -> dict[str, 
     for table in ("members", "roles", "channels"):
         remove(emu, table, gid, removed[table][-1])
     emu.delete_message(recent[0], recent[1][1])
-    return removed
+    return removed | withdraw_an_rsvp_and_leave_a_thread(emu, gid)
+
+
+def withdraw_an_rsvp_and_leave_a_thread(emu: t.Any, gid: str) -> dict[str, tuple[str, ...]]:
+    """A user withdraws an RSVP, another leaves a thread: tombstones (README, Deletions)."""
+    from tests.emulator.removals import remove
+
+    world, rest = emu.world, emu.world.guild_rest
+    event = next(
+        e
+        for e in world.scheduled_events[gid]
+        if e["status"] not in (3, 4)
+        and e.get("channel_id") not in world.unreadable
+        and rest.event_users.get(e["id"])
+    )
+    thread = next(
+        th
+        for th in emu.visible_threads(gid)
+        if th.get("parent_id") not in world.unreadable
+        and 2 <= len(rest.thread_members.get(th["id"], [])) < 50
+    )
+    rsvp = rest.event_users[event["id"]][0]["user"]["id"]
+    leaver = next(
+        m["user_id"]
+        for m in rest.thread_members[thread["id"]]
+        if m["user_id"] != world.bot_user["id"]
+    )
+    remove(emu, "event_users", gid, rsvp, parent=event["id"])
+    remove(emu, "thread_members", gid, leaver, parent=thread["id"])
+    return {
+        "scheduled_event_users": (event["id"], rsvp),
+        "thread_members": (thread["id"], leaver),
+    }
 
 
 def lookback_window(state: dict[str, t.Any], emu: t.Any) -> set[str]:
@@ -639,6 +671,9 @@ def test_rows_deleted_on_discord_are_marked_deleted_and_live_ones_are_not(
     tombstone = table_rows(postgres.dsn, "messages")[pipeline.removed["messages"]]
     assert tombstone["content"] is None and tombstone["author"] is None
     assert tombstone["channel_id"] and tombstone["guild_id"]
+    for table in ("scheduled_event_users", "thread_members"):
+        gone = table_rows(postgres.dsn, table)[pipeline.removed[table]]
+        assert gone["member"] is None and gone["guild_id"], table  # a tombstone's row
 
 
 def test_the_readmes_current_members_query(
@@ -690,7 +725,7 @@ def test_new_guild_tables_hold_what_discord_serves(
     """Every row of the issue-18 tables, every column Discord (or the tap) filled."""
     listed = {str(c["id"]) for g in guild_ids(emulator) for c in emulator.visible_threads(g)}
     for table, want in guild_rest_truth(emulator.world, listed).items():
-        rows = table_rows(postgres.dsn, table)
+        rows = live_rows(table_rows(postgres.dsn, table))
         assert len(rows) == len(want), table
         for record in want:
             key = tuple(str(record[k]) for k in GUILD_REST_KEYS[table])

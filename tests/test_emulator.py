@@ -346,6 +346,45 @@ def test_edit_and_delete(fresh: Emulator, http) -> None:
     assert int(target) not in ids(fresh.world.messages[cid])
 
 
+def test_the_control_route_removes_the_rest_of_a_guild(fresh: Emulator, http) -> None:
+    gid = fresh.world.guilds[0]["id"]
+    rest = fresh.world.guild_rest
+    event = next(e for e in fresh.world.scheduled_events[gid] if rest.event_users.get(e["id"]))
+    thread = next(
+        t for t in fresh.world.threads[gid] if 2 <= len(rest.thread_members[t["id"]]) < 50
+    )
+    ban = rest.bans[gid][0]["user"]["id"]
+    rsvp = rest.event_users[event["id"]][0]["user"]["id"]
+    leaver = rest.thread_members[thread["id"]][0]["user_id"]
+    count = thread["member_count"]
+
+    def delete(kind: str, oid: str, parent: str | None = None) -> dict:
+        body = {"kind": kind, "guild_id": gid, "id": oid, "parent": parent}
+        reply = requests.post(fresh.base_url + "/_emulator/delete", json=body, timeout=10)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    delete("bans", ban)
+    delete("event_users", rsvp, parent=event["id"])
+    delete("thread_members", leaver, parent=thread["id"])
+    delete("soundboard_sounds", rest.sounds[gid][0]["sound_id"])
+    bans = get(http, fresh, f"/guilds/{gid}/bans").json()
+    assert ban not in {b["user"]["id"] for b in bans}
+    first = bans[0]["user"]["id"]
+    assert get(http, fresh, f"/guilds/{gid}/bans", after=first).json() == bans[1:], "paging"
+    users = get(http, fresh, f"/guilds/{gid}/scheduled-events/{event['id']}/users").json()
+    assert rsvp not in {u["user"]["id"] for u in users}
+    members = get(http, fresh, f"/channels/{thread['id']}/thread-members", with_member="true")
+    assert leaver not in {m["user_id"] for m in members.json()}
+    assert thread["member_count"] == count - 1, "the thread list shows the leave"
+    reply = requests.post(
+        fresh.base_url + "/_emulator/delete",
+        json={"kind": "bans", "guild_id": gid, "id": ban},
+        timeout=10,
+    )
+    assert reply.status_code == 400, "removed twice"
+
+
 # other routes -------------------------------------------------------------------------
 
 

@@ -104,12 +104,19 @@ class Trial:
     kills: int
 
 
-def run_killed(cfg: dict[str, Any], lines: int, state: dict[str, Any] | None) -> TapRun:
+def run_killed(
+    cfg: dict[str, Any],
+    lines: int,
+    state: dict[str, Any] | None,
+    catalog: dict[str, Any] | None = None,
+) -> TapRun:
     """Start the tap, read `lines` lines of its stdout, SIGKILL it: what a target saw."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "tap_discord", "--config", _dump(tmp, "config", cfg)]
         if state is not None:
             cmd += ["--state", _dump(tmp, "state", state)]
+        if catalog is not None:
+            cmd += ["--catalog", _dump(tmp, "catalog", catalog)]
         with open(Path(tmp) / "stderr", "w+", encoding="utf-8") as err:
             proc = subprocess.Popen(
                 cmd,

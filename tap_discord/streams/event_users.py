@@ -3,11 +3,14 @@
 State: the guild's SDK partition (one per guild) keeps the events that had ended
 (completed or cancelled) when their users were read in full:
 
-    {"context": {"guild_id": "G"}, "finished_events": ["<event id>", ...]}
+    {"context": {"guild_id": "G"}, "finished_events": ["<event id>", ...],
+     "listed_users": {"<event id>": "<user ids>"}}
 
 An ended event's list no longer changes, so it is not asked for again. The list
 keeps only events Discord still lists, so it never grows past the guild's current
-events. Events that have not ended are re-read on every run.
+events. Events that have not ended are re-read on every run; a user one no longer
+lists (an RSVP withdrawn), and every user of an event Discord no longer lists, is
+marked deleted with a tombstone (`listed_users`: listings.py).
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from typing_extensions import override
 
 from tap_discord import schemas
 from tap_discord.errors import ResourceSkippedError
+from tap_discord.listings import KeptListings, tombstones
 from tap_discord.pagination import SnowflakeAfterPaginator
 from tap_discord.snowflake import is_snowflake
 from tap_discord.streams.guilds import GuildChildStream
+from tap_discord.tombstones import is_tombstone
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from singer_sdk.helpers.types import Context, Record
 
@@ -49,18 +54,17 @@ class ScheduledEventUsersStream(GuildChildStream):
         "Channel on the event's channel",
     }
 
-    @property
-    @override
-    def emit_activate_version_messages(self) -> bool:
-        """Never: ended events are not re-read, so a run does not hold the whole table."""
-        return False
-
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """Each event's users, except events that had ended when last read in full."""
+        """Each event's users, except events that had ended when last read in full.
+
+        Users an event no longer lists, and the users of events gone from Discord's
+        list, get a tombstone (`listings.py`).
+        """
         guild_id = str((context or {})["guild_id"])
         state = self.get_context_state(context)
         finished = self.finished_events(state, guild_id)
+        kept = KeptListings(state, self.logger, f"{self.name} of guild {guild_id}")
         events = self.discord_tap.shared_lists.scheduled_events(guild_id)
         unreadable = self.discord_tap.shared_lists.unreadable_channels
         for event in events:
@@ -68,17 +72,37 @@ class ScheduledEventUsersStream(GuildChildStream):
             if event_id in finished or _channel_of(event) in unreadable:
                 continue
             target = {"guild_id": guild_id, "event_id": event_id}
+            seen: set[int] = set()
             try:
-                yield from self.request_records(target)
+                for row in self.request_records(target):
+                    seen.add(int(_user_id(row)))
+                    yield row
             except ResourceSkippedError as exc:
                 self.warn_skipped(exc, target)
                 if exc.code == MISSING_ACCESS and _channel_of(event):
                     unreadable.add(str(_channel_of(event)))  # its other events: not asked
                 continue
+            yield from self.withdrawn(guild_id, event_id, kept.previous(event_id) - seen)
+            kept.remember(event_id, seen)  # only now, with its tombstones written
             if event.get("status") in ENDED_STATUSES:
                 finished.add(event_id)  # every user of it has been emitted by now
         listed = {str(event["id"]) for event in events}
+        if self.discord_tap.mirror.first_gap(("scheduled_events", "guilds")) is None:
+            for gone in kept.gone_parents(listed):
+                yield from self.withdrawn(guild_id, gone, kept.previous(gone))
+                kept.forget(gone)
         state[FINISHED_KEY] = sorted(finished & listed, key=int)
+
+    def withdrawn(self, guild_id: str, event_id: str, users: set[int]) -> Iterator[Record]:
+        """Tombstones of the users no longer interested in the event (or of a gone event)."""
+        return tombstones(
+            users,
+            lambda user_id: {
+                "guild_scheduled_event_id": event_id,
+                "user_id": user_id,
+                "guild_id": guild_id,
+            },
+        )
 
     def finished_events(self, state: dict[str, t.Any], guild_id: str) -> set[str]:
         """The kept ended events; a damaged list is dropped (one warning): all are read."""
@@ -108,7 +132,9 @@ class ScheduledEventUsersStream(GuildChildStream):
 
     @override
     def post_process(self, row: Record, context: Context | None = None) -> Record | None:
-        """Key by (event, user)."""
+        """Key by (event, user); a tombstone has its key already."""
+        if is_tombstone(row):
+            return row
         row = super().post_process(row, context) or row
         row["user_id"] = _user_id(row)
         return row

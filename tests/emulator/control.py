@@ -45,7 +45,9 @@ def _route(emu: Emulator, method: str, path: str, payload: dict[str, Any]) -> An
         emu.delete_message(payload["channel_id"], payload["message_id"])
         return {"deleted": payload["message_id"]}
     if (method, path) == ("POST", "/_emulator/delete"):
-        removed = remove(emu, payload["kind"], payload["guild_id"], payload["id"])
+        removed = remove(
+            emu, payload["kind"], payload["guild_id"], payload["id"], payload.get("parent")
+        )
         return {"deleted": payload["id"], "kind": payload["kind"], "name": removed.get("name")}
     if method == "POST" and path in SOCIAL_CHANGES:
         msg = SOCIAL_CHANGES[path](emu, payload)

@@ -118,6 +118,8 @@ class Settings:
     view_audit_log: bool = True
     manage_threads: bool = True
     ban_members: bool = True
+    #: guilds where the bot lacks Ban Members although `ban_members` is on (403 50013)
+    no_ban_members_in: set[str] = field(default_factory=set)
     manage_webhooks: bool = True
     oauth_clients: dict[str, str] = field(default_factory=dict)
     access_token_ttl: float = 604800.0
@@ -131,7 +133,12 @@ class Settings:
             raise ValueError(f"unknown settings: {sorted(unknown)}")
         with self.lock:
             for name, value in changes.items():
-                if name in ("vanished_channels", "hidden_routes", "left_guilds"):
+                if name in (
+                    "vanished_channels",
+                    "hidden_routes",
+                    "left_guilds",
+                    "no_ban_members_in",
+                ):
                     value = set(value)
                 setattr(self, name, value)
 

@@ -435,7 +435,7 @@ class GuildRestRoutes:
     def guild_bans(self, req: ApiRequest) -> Reply:
         """Bans ascending by user id; `before` wins over `after`; limit 1-1000 (1000)."""
         guild = self.guild(req.params["guild_id"])
-        if not self.settings.ban_members:
+        if not self.settings.ban_members or guild["id"] in self.settings.no_ban_members_in:
             raise ApiError(403, MISSING_PERMISSIONS)
         q = req.query
         limit = q.integer("limit", 1000, 1, 1000)
