@@ -11,8 +11,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Soaks marked `slow` are for manual runs (`make soak`), not for every test run. Most
 # tests wait on the emulator's rate limits or on subprocesses rather than the CPU, so
-# they run in four pytest-xdist workers; the Meltano runs stay on one (tests/conftest.py).
-PYTEST_ARGS ?= -m "not slow" -n 4 --dist loadgroup
+# they run in several pytest-xdist workers. The end-to-end tests run after them, one at
+# a time: runs of one extractor in a Meltano project share `.meltano/run/<plugin>/`.
+PYTEST_WORKERS ?= 4
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
@@ -47,14 +48,13 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy tap_discord
 
-test: lint typecheck
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: lint typecheck unit e2e
 
 unit: $(STAMP)
-	$(BIN)/pytest -m "not e2e and not slow"
+	$(BIN)/pytest -m "not e2e and not slow" -n $(PYTEST_WORKERS)
 
 e2e: $(STAMP)
-	$(BIN)/pytest -m e2e
+	$(BIN)/pytest -m "e2e and not slow"
 
 soak: $(STAMP)
 	$(BIN)/pytest -m slow

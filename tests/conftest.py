@@ -1,11 +1,5 @@
-"""Session-wide settings and reporting.
-
-* Every test that runs Meltano goes to one pytest-xdist worker (group `meltano`): the
-  runs of one extractor in a project share `.meltano/run/<plugin>/`, so two at once
-  would overwrite each other's config, catalog and state files.
-* At the end: the figures tests measured, and how much output the secret scan covered
-  (gathered from every worker when the tests run in several).
-"""
+"""Session-wide reporting: the figures tests measured, and how much output the secret
+scan covered, gathered from every pytest-xdist worker when the tests run in several."""
 
 from __future__ import annotations
 
@@ -18,13 +12,6 @@ from tests.tapharness import REPORT, SCANNED
 
 #: The key a worker hands its figures to the controller under (pytest-xdist).
 WORKER_OUTPUT_KEY = "tap_discord_report"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep every Meltano run (the `e2e` tests) on one worker."""
-    for item in items:
-        if item.get_closest_marker("e2e") is not None:
-            item.add_marker(pytest.mark.xdist_group("meltano"))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
