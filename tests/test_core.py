@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
 from tap_discord.tap import TapDiscord
@@ -11,7 +13,9 @@ TOKEN = "standard-tests-bot-token"
 
 # The standard suite builds its test class at import time, so the emulator is
 # started here (daemon threads; it stops with the test process).
-_EMULATOR = Emulator(WorldSpec.small(), bot_token=TOKEN).__enter__()
+# Pins are opt-in in the emulator's worlds: two per channel give `pins` records.
+_WORLD = dataclasses.replace(WorldSpec.small(), pins_per_channel=2)
+_EMULATOR = Emulator(_WORLD, bot_token=TOKEN).__enter__()
 
 _CONFIG = {"bot_token": TOKEN, "api_url": _EMULATOR.api_url}
 
