@@ -78,3 +78,20 @@ def invite_permissions(streams: Iterable[str], *, read_only: bool = False) -> in
             if not (read_only and name in MANAGING):
                 value |= PERMISSION_BITS[name]
     return value
+
+
+def needs_permission(permission: str, what: str) -> dict[int | None, str]:
+    """The 403 reasons of a route that needs one guild permission."""
+    return {
+        code: f"{label} ({code}): {what} needs the {permission} permission (grant it to the "
+        "bot's role in Server Settings → Roles)"
+        for code, label in ((50013, "Missing Permissions"), (50001, "Missing Access"))
+    }
+
+
+def needs_history(what: str) -> dict[int | None, str]:
+    """The 403 reasons of a route under a channel's messages (pins, reactions, voters)."""
+    return {
+        50001: "Missing Access (50001): the bot cannot view this channel (needs View Channel)",
+        50013: f"Missing Permissions (50013): {what} needs Read Message History",
+    }

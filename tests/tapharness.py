@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Settings whose values must never appear in anything the tap prints.
@@ -25,6 +26,19 @@ SECRET_SETTINGS = ("bot_token", "client_secret", "refresh_token", "access_token"
 MIN_SECRET_LENGTH = 8
 #: Every tap run is at DEBUG, the level most likely to leak a header or a body.
 LOG_LEVEL_ENV = {"TAP_DISCORD_LOGLEVEL": "DEBUG"}
+
+
+def scaled_global_share(time_scale: float) -> float:
+    """A tap's `max_requests_per_second` against an emulator whose clock runs
+    1/`time_scale` times faster: half its global limit.
+
+    The tap guards against arrival jitter with a one-second window, as Discord counts;
+    a faster clock shrinks the emulator's window (50 ms at 20x) but not the tap's, and at
+    the full rate a loaded test machine then sometimes bunches 51 requests into it. Tests
+    of faults, bans and state use this share; the global pace itself is measured at
+    Discord's real speed by `bench/ratelimit_bench.py`.
+    """
+    return 25 / time_scale
 
 
 def as_loaded(value: Any) -> Any:
@@ -136,23 +150,83 @@ def run_tap(
 ) -> TapRun:
     """Run `python -m tap_discord` with files for config, state and catalog."""
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "tap_discord", "--config", _dump(tmp, "config", config)]
-        if state is not None:
-            cmd += ["--state", _dump(tmp, "state", state)]
-        if catalog is not None:
-            cmd += ["--catalog", _dump(tmp, "catalog", catalog)]
-        cmd += list(args)
         proc = subprocess.run(
-            cmd,
+            _command(tmp, config, state, catalog) + list(args),
             capture_output=True,
             text=True,
             timeout=timeout,
             cwd=ROOT,
-            env={**_clean_env(), **LOG_LEVEL_ENV, **(env or {})},
+            env=_tap_env(env),
             check=False,
         )
     assert_no_secrets(proc.stdout + proc.stderr, config, env)
     return TapRun(proc.returncode, proc.stdout, proc.stderr, _parse(proc.stdout))
+
+
+def interrupt_tap(
+    config: dict[str, Any],
+    stop: Callable[[str], bool],
+    sig: signal.Signals = signal.SIGTERM,
+    *,
+    state: dict[str, Any] | None = None,
+    catalog: dict[str, Any] | None = None,
+) -> TapRun:
+    """Run the tap and send it `sig` at the first stdout line `stop` is true of: what a
+    target saw. After SIGKILL that is the whole lines read before it; after any other
+    signal, everything the tap still prints as it stops."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        open(Path(tmp) / "stderr", "w+", encoding="utf-8") as err,
+    ):
+        proc = subprocess.Popen(
+            _command(tmp, config, state, catalog),
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            cwd=ROOT,
+            env=_tap_env(),
+        )
+        assert proc.stdout is not None
+        lines: list[str] = []
+        for line in proc.stdout:
+            lines.append(line)
+            if stop(line):
+                proc.send_signal(sig)
+                break
+        if sig != signal.SIGKILL:
+            lines.extend(proc.stdout)
+        code = proc.wait(30)
+        proc.stdout.close()
+        err.seek(0)
+        stderr = err.read()
+    assert_no_secrets("".join(lines) + stderr, config)
+    stdout = "".join(line for line in lines if line.endswith("\n"))
+    return TapRun(code, stdout, stderr, _parse(stdout))
+
+
+def after_lines(count: int) -> Callable[[str], bool]:
+    """A `stop` for `interrupt_tap`: true at the `count`-th line."""
+    seen = 0
+
+    def stop(line: str) -> bool:
+        nonlocal seen
+        seen += 1
+        return seen >= count
+
+    return stop
+
+
+def after_records(count: int, stream: str | None = None) -> Callable[[str], bool]:
+    """A `stop` for `interrupt_tap`: true at the `count`-th RECORD (of `stream`, if given)."""
+    prefix = '{"type":"RECORD"' + (f',"stream":"{stream}"' if stream else "")
+    seen = 0
+
+    def stop(line: str) -> bool:
+        nonlocal seen
+        seen += line.startswith(prefix)
+        return seen >= count
+
+    return stop
 
 
 def known_secrets(
@@ -218,6 +292,26 @@ def _dump(tmp: str, name: str, value: dict[str, Any] | str) -> str:
         else:
             json.dump(value, handle)
     return path
+
+
+def _command(
+    tmp: str,
+    config: dict[str, Any],
+    state: dict[str, Any] | str | None,
+    catalog: dict[str, Any] | str | None,
+) -> list[str]:
+    """`python -m tap_discord` with its config, state and catalog written to files in `tmp`."""
+    cmd = [sys.executable, "-m", "tap_discord", "--config", _dump(tmp, "config", config)]
+    if state is not None:
+        cmd += ["--state", _dump(tmp, "state", state)]
+    if catalog is not None:
+        cmd += ["--catalog", _dump(tmp, "catalog", catalog)]
+    return cmd
+
+
+def _tap_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A tap run's environment: clean, at DEBUG, plus `extra`."""
+    return {**_clean_env(), **LOG_LEVEL_ENV, **(extra or {})}
 
 
 def _clean_env() -> dict[str, str]:

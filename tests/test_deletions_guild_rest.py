@@ -11,6 +11,7 @@ tombstones. A refused list (403) marks nothing deleted; the next readable run do
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 from tap_discord.listings import LISTED_KEY
@@ -19,8 +20,14 @@ from tests.emulator import Emulator, WorldSpec
 from tests.emulator.removals import remove
 from tests.guildrest_truth import KEYS, STREAMS, expected
 from tests.mirrortarget import MirrorTarget
-from tests.tapharness import TapRun, discover, run_tap, select
-from tests.test_reliability import run_killed
+from tests.tapharness import (
+    TapRun,
+    after_lines,
+    discover,
+    interrupt_tap,
+    run_tap,
+    select,
+)
 
 TOKEN = "deletions-guild-rest-token"
 SELECTED = {*STREAMS, "threads", "scheduled_events"}
@@ -238,7 +245,13 @@ def test_a_run_killed_anywhere_marks_no_live_user_deleted_and_resuming_does() ->
         assert len(marks) == sum(len(keys) for keys in removed.values())
         now = world_keys(emu)
         for lines in sorted({marks[0] - 1, marks[0], marks[-1], marks[-1] + 1}):
-            killed = run_killed(settings(emu), lines, first.final_state, catalog(emu))
+            killed = interrupt_tap(
+                settings(emu),
+                after_lines(lines),
+                signal.SIGKILL,
+                state=first.final_state,
+                catalog=catalog(emu),
+            )
             target = apply(first, killed)
             for stream in PARTIAL:
                 assert not now[stream] & target.deleted(stream), (lines, stream)

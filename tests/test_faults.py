@@ -26,7 +26,7 @@ import pytest
 
 from tests.emulator import Emulator, WorldSpec
 from tests.emulator.core import RequestRecord
-from tests.tapharness import TapRun, run_tap
+from tests.tapharness import TapRun, run_tap, scaled_global_share
 
 TOKEN = "faults-test-token-secret-value"
 SCALE = 0.05
@@ -104,13 +104,13 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 def config(emu: Emulator, **extra: Any) -> dict[str, Any]:
-    """Tap settings: a 1 s timeout (slow faults answer after 1.5 s), global rate scaled."""
+    """Tap settings: a 1 s timeout (slow faults answer after 1.5 s), half the global rate."""
     return {
         "bot_token": TOKEN,
         "api_url": emu.api_url,
         "request_timeout": 1,
         "max_retries": 4,
-        "max_requests_per_second": 50 / SCALE,
+        "max_requests_per_second": scaled_global_share(SCALE),
         **extra,
     }
 

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
-import subprocess
-import sys
-import tempfile
+import signal
 from collections import Counter
 from typing import Any
 
@@ -25,13 +22,10 @@ from tests.emulator import Emulator, WorldSpec
 from tests.emulator.social import emoji_key
 from tests.mirrortruth import FOLLOWERS, KEYS, VALUES, Key, follower_rows
 from tests.tapharness import (
-    ROOT,
-    TapRun,
-    _clean_env,
-    _dump,
-    assert_no_secrets,
+    after_records,
     channel_bookmarks,
     discover,
+    interrupt_tap,
     run_tap,
     select,
 )
@@ -306,41 +300,6 @@ def test_without_the_message_content_intent_polls_are_skipped_and_said_once(
             assert target.live(stream) == truth[stream], stream
 
 
-def run_killed_at(
-    config: dict[str, Any], catalog: dict[str, Any], state: dict[str, Any], stream: str
-) -> TapRun:
-    """A run killed (SIGKILL) as soon as it has printed a record of `stream`."""
-    with tempfile.TemporaryDirectory() as tmp:
-        files = {
-            name: _dump(tmp, name, value)
-            for name, value in (("config", config), ("catalog", catalog), ("state", state))
-        }
-        command = [sys.executable, "-m", "tap_discord"]
-        for name, path in files.items():
-            command += [f"--{name}", path]
-        proc = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            cwd=ROOT,
-            env=_clean_env(),
-        )
-        assert proc.stdout is not None
-        messages, lines = [], []
-        for line in proc.stdout:
-            lines.append(line)
-            if not line.startswith('{"type"'):
-                continue
-            messages.append(json.loads(line))
-            if messages[-1].get("type") == "RECORD" and messages[-1]["stream"] == stream:
-                proc.kill()
-                break
-        proc.wait()
-    assert_no_secrets("".join(lines), config)
-    return TapRun(proc.returncode, "".join(lines), "", messages)
-
-
 def test_a_killed_run_marks_nothing_deleted_that_exists(catalog: dict[str, Any]) -> None:
     with Emulator(spec(), bot_token=TOKEN) as emu:
         config = {"bot_token": TOKEN, "api_url": emu.api_url, "message_lookback": "P1D"}
@@ -359,7 +318,13 @@ def test_a_killed_run_marks_nothing_deleted_that_exists(catalog: dict[str, Any])
         emu.react(cid, m1, {"id": None, "name": "👍"}, users[1], add=False)
         emu.react(cid, m2, {"id": None, "name": "👀"}, users[0], add=False)
         emu.unpin_message(cid, m1)
-        killed = run_killed_at(config, catalog, first.final_state, "message_reactions")
+        killed = interrupt_tap(
+            config,
+            after_records(1, "message_reactions"),
+            signal.SIGKILL,
+            state=first.final_state,
+            catalog=catalog,
+        )
         assert killed.returncode != 0 and killed.records("message_reactions")
         target.load(killed)
         truth = follower_rows(emu)

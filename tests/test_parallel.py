@@ -31,7 +31,7 @@ from tap_discord.prefetch import Page, ParkedPage, Prefetcher
 from tap_discord.ratelimit import RateLimitedAdapter
 from tap_discord.tap import TapDiscord
 from tests.emulator import Emulator, WorldSpec
-from tests.tapharness import ROOT, TapRun, _clean_env, _parse, run_tap
+from tests.tapharness import ROOT, TapRun, _clean_env, _parse, after_records, interrupt_tap, run_tap
 
 TOKEN = "parallel-test-token"
 SIGNED_URL_QUERY = re.compile(r"\?ex=[^\"]*")
@@ -735,13 +735,8 @@ def test_kill_and_resume_loses_nothing(seed: int) -> None:
         emu.settings.time_scale = 0.05
         truth = visible(emu)
         cfg = config(emu, max_workers=8)
-        with tempfile.TemporaryDirectory() as tmp:
-            proc = start_tap(cfg, None, tmp)
-            lines = read_until(proc, random.Random(seed).randint(1, sum(truth.values()) - 1))
-            proc.kill()
-            proc.wait(10)
-            first = _parse("".join(line for line in lines if line.endswith("\n")))
-        killed = TapRun(-9, "", "", first)
+        records = random.Random(seed).randint(1, sum(truth.values()) - 1)
+        killed = interrupt_tap(cfg, after_records(records, "messages"), signal.SIGKILL)
         state = killed.final_state or None
         second = run_tap(cfg, state=state)
         assert second.returncode == 0, second.stderr

@@ -26,7 +26,7 @@ import pytest
 from tap_discord.settings import DEFAULT_MAX_WORKERS
 from tests.emulator import Emulator, WorldSpec
 from tests.emulator.core import RequestRecord
-from tests.tapharness import ROOT, TapRun, run_tap
+from tests.tapharness import ROOT, TapRun, run_tap, scaled_global_share
 
 TOKEN = "ratelimit-tap-test-token-secret"
 SCALE = 0.05
@@ -115,7 +115,7 @@ def config(emu: Emulator, **extra: Any) -> dict[str, Any]:
     return {
         "bot_token": TOKEN,
         "api_url": emu.api_url,
-        "max_requests_per_second": 50 / SCALE,
+        "max_requests_per_second": scaled_global_share(SCALE),
         **extra,
     }
 

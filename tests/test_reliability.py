@@ -25,14 +25,11 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
-import tempfile
+import signal
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -42,17 +39,15 @@ from tests.emulator import Emulator, WorldSpec
 from tests.emulator.control import writable_channels
 from tests.emulator.faults import FAULT_KINDS
 from tests.tapharness import (
-    LOG_LEVEL_ENV,
     REPORT,
-    ROOT,
     SecretLeakError,
     TapRun,
-    _clean_env,
-    _dump,
-    _parse,
+    after_lines,
     assert_no_secrets,
+    interrupt_tap,
     known_secrets,
     run_tap,
+    scaled_global_share,
 )
 from tests.test_faults import emitted, ground_truth
 
@@ -69,7 +64,7 @@ def config(emu: Emulator, **extra: Any) -> dict[str, Any]:
     return {
         "bot_token": TOKEN,
         "api_url": emu.api_url,
-        "max_requests_per_second": 50 / SCALE,
+        "max_requests_per_second": scaled_global_share(SCALE),
         **extra,
     }
 
@@ -104,40 +99,6 @@ class Trial:
     kills: int
 
 
-def run_killed(
-    cfg: dict[str, Any],
-    lines: int,
-    state: dict[str, Any] | None,
-    catalog: dict[str, Any] | None = None,
-) -> TapRun:
-    """Start the tap, read `lines` lines of its stdout, SIGKILL it: what a target saw."""
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "tap_discord", "--config", _dump(tmp, "config", cfg)]
-        if state is not None:
-            cmd += ["--state", _dump(tmp, "state", state)]
-        if catalog is not None:
-            cmd += ["--catalog", _dump(tmp, "catalog", catalog)]
-        with open(Path(tmp) / "stderr", "w+", encoding="utf-8") as err:
-            proc = subprocess.Popen(
-                cmd,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                text=True,
-                cwd=ROOT,
-                env={**_clean_env(), **LOG_LEVEL_ENV},
-            )
-            assert proc.stdout is not None
-            seen = [line for _, line in zip(range(lines), proc.stdout, strict=False)]
-            proc.kill()
-            proc.wait(10)
-            proc.stdout.close()
-            err.seek(0)
-            stderr = err.read()
-    complete = [line for line in seen if line.endswith("\n")]
-    assert_no_secrets("".join(seen) + stderr, cfg)
-    return TapRun(-9, "".join(complete), stderr, _parse("".join(complete)))
-
-
 def reference_lines(spec: WorldSpec) -> int:
     """Lines an uninterrupted run prints (checked exact): the range kill points fall in."""
     with real_limits(Emulator(spec, bot_token=TOKEN)) as emu:
@@ -159,7 +120,7 @@ def kill_and_resume(
     with real_limits(Emulator(spec, bot_token=TOKEN)) as emu:
         cfg = config(emu) if workers is None else config(emu, max_workers=workers)
         for point in points:
-            runs.append(run_killed(cfg, point, state))
+            runs.append(interrupt_tap(cfg, after_lines(point), signal.SIGKILL, state=state))
             state = runs[-1].final_state or state
         resumed = run_tap(cfg, state=state)
         assert resumed.returncode == 0, resumed.stderr[-2000:]

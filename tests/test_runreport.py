@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
-import sys
-import tempfile
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from tap_discord.progress import INTERVAL_ENV, MessageHistory
 from tap_discord.runreport import SUMMARY_MARKER
 from tests.emulator import Emulator, WorldSpec
-from tests.tapharness import ROOT, TapRun, _clean_env, _dump, _parse, run_tap
+from tests.tapharness import (
+    TapRun,
+    after_records,
+    interrupt_tap,
+    run_tap,
+)
 
 TOKEN = "runreport-test-bot-token"
 PROGRESS = re.compile(
@@ -121,27 +121,10 @@ def test_sigterm_ends_with_a_terminated_summary_counting_what_was_written() -> N
     spec = WorldSpec.bench_rate_limited(
         text_channels=8, messages_per_channel=700, members=20, audit_log_entries=10
     )
-    with Emulator(spec, bot_token=TOKEN) as emu, tempfile.TemporaryDirectory() as tmp:
+    with Emulator(spec, bot_token=TOKEN) as emu:
         emu.settings.update(rate_limits="real", time_scale=0.2)
-        cmd = [sys.executable, "-m", "tap_discord", "--config", _dump(tmp, "config", config(emu))]
-        err_path = Path(tmp) / "stderr"
-        with err_path.open("w") as err_file:
-            proc = subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=err_file, text=True, cwd=ROOT, env=_clean_env()
-            )
-            assert proc.stdout is not None
-            lines = []
-            for line in proc.stdout:
-                lines.append(line)
-                if line.startswith('{"type":"RECORD","stream":"messages"') and len(lines) > 300:
-                    break
-            proc.send_signal(signal.SIGTERM)
-            lines += proc.stdout.readlines()
-            proc.wait(30)
-        err = err_path.read_text()
+        run = interrupt_tap(config(emu), after_records(250, "messages"))
         log = emu.requests
-    out = "".join(lines)
-    run = TapRun(proc.returncode, out, err, _parse(out))
     assert run.returncode == 0
     summary = the_summary(run)
     assert summary["status"] == "terminated" and summary["error"] == "stopped by SIGTERM"

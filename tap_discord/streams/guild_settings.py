@@ -10,9 +10,9 @@ import typing as t
 from typing_extensions import override
 
 from tap_discord import schemas
+from tap_discord.permissions import needs_permission
 from tap_discord.responses import response_json
 from tap_discord.streams.guilds import GuildChildStream
-from tap_discord.streams.moderation import needs_permission
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable

@@ -14,6 +14,7 @@ from typing_extensions import override
 
 from tap_discord import schemas
 from tap_discord.pagination import SnowflakeAfterPaginator
+from tap_discord.permissions import needs_permission
 from tap_discord.responses import response_json
 from tap_discord.streams.audit_log import WEBHOOK_SECRETS
 from tap_discord.streams.guilds import GuildChildStream
@@ -25,15 +26,6 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, Record
 
 BAN_PAGE_SIZE = 1000
-
-
-def needs_permission(permission: str, what: str) -> dict[int | None, str]:
-    """The 403 reasons of a route that needs one guild permission."""
-    return {
-        code: f"{label} ({code}): {what} needs the {permission} permission (grant it to the "
-        "bot's role in Server Settings → Roles)"
-        for code, label in ((50013, "Missing Permissions"), (50001, "Missing Access"))
-    }
 
 
 class BansStream(GuildChildStream):

@@ -27,6 +27,7 @@ from typing_extensions import override
 from tap_discord import schemas
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.pagination import PinnedBeforePaginator
+from tap_discord.permissions import needs_history
 from tap_discord.responses import response_json
 from tap_discord.snowflake import by_id
 from tap_discord.streams.following import MessageFollowerStream
@@ -50,10 +51,7 @@ class PinsStream(MessageFollowerStream):
     primary_keys = schemas.PINS_KEYS
     schema = schemas.PINS_SCHEMA
     needs_messages = False
-    forbidden_reasons: t.ClassVar[dict[int | None, str]] = {
-        50001: "Missing Access (50001): the bot cannot view this channel (needs View Channel)",
-        50013: "Missing Permissions (50013): reading pins needs Read Message History",
-    }
+    forbidden_reasons: t.ClassVar[dict[int | None, str]] = needs_history("reading pins")
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:

@@ -26,6 +26,7 @@ from typing_extensions import override
 from tap_discord import schemas
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.pagination import SnowflakeAfterPaginator
+from tap_discord.permissions import needs_history
 from tap_discord.responses import response_json
 from tap_discord.streams.following import MessageFollowerStream
 from tap_discord.streams.reactions import USERS_PAGE_SIZE, keep_window, user_id
@@ -50,10 +51,7 @@ class PollVotesStream(MessageFollowerStream):
     path = "/channels/{channel_id}/polls/{message_id}/answers/{answer_id}"
     primary_keys = schemas.POLL_VOTES_KEYS
     schema = schemas.POLL_VOTES_SCHEMA
-    forbidden_reasons: t.ClassVar[dict[int | None, str]] = {
-        50001: "Missing Access (50001): the bot cannot view this channel (needs View Channel)",
-        50013: "Missing Permissions (50013): reading poll voters needs Read Message History",
-    }
+    forbidden_reasons: t.ClassVar[dict[int | None, str]] = needs_history("reading poll voters")
 
     @override
     def get_records(self, context: Context | None) -> Iterable[Item]:

@@ -36,6 +36,7 @@ from tap_discord import schemas
 from tap_discord.errors import ResourceSkippedError
 from tap_discord.observed import REACTION_TYPES, SeenReaction
 from tap_discord.pagination import SnowflakeAfterPaginator
+from tap_discord.permissions import needs_history
 from tap_discord.responses import response_json
 from tap_discord.streams.following import MessageFollowerStream
 
@@ -78,10 +79,7 @@ class MessageReactionsStream(MessageFollowerStream):
     path = "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}"
     primary_keys = schemas.MESSAGE_REACTIONS_KEYS
     schema = schemas.MESSAGE_REACTIONS_SCHEMA
-    forbidden_reasons: t.ClassVar[dict[int | None, str]] = {
-        50001: "Missing Access (50001): the bot cannot view this channel (needs View Channel)",
-        50013: "Missing Permissions (50013): reading reactions needs Read Message History",
-    }
+    forbidden_reasons: t.ClassVar[dict[int | None, str]] = needs_history("reading reactions")
 
     _requests = 0  # reaction pages planned this run, against `reaction_request_budget`
 
