@@ -11,8 +11,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Soaks marked `slow` are for manual runs (`make soak`), not for every test run. Most
 # tests wait on the emulator's rate limits or on subprocesses rather than the CPU, so
-# they run in several pytest-xdist workers. The end-to-end tests run after them, one at
-# a time: runs of one extractor in a Meltano project share `.meltano/run/<plugin>/`.
+# they run in several pytest-xdist workers, a module to a worker (modules share costly
+# fixtures). The end-to-end tests run beside them, one at a time: runs of one extractor
+# in a Meltano project share `.meltano/run/<plugin>/`. `make -O` prints each part's
+# output whole when it ends.
 PYTEST_WORKERS ?= 4
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -48,10 +50,11 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy tap_discord
 
-test: lint typecheck unit e2e
+test: lint typecheck
+	$(MAKE) --no-print-directory -j2 -O unit e2e
 
 unit: $(STAMP)
-	$(BIN)/pytest -m "not e2e and not slow" -n $(PYTEST_WORKERS)
+	$(BIN)/pytest -m "not e2e and not slow" -n $(PYTEST_WORKERS) --dist loadscope
 
 e2e: $(STAMP)
 	$(BIN)/pytest -m "e2e and not slow"

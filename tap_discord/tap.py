@@ -38,6 +38,7 @@ from tap_discord.progress import Progress
 from tap_discord.ratelimit import RateLimitedAdapter, RateLimiter, RateLimitStats
 from tap_discord.runlock import run_files_dir, run_lock
 from tap_discord.runreport import CURRENT_RUN, RunReport
+from tap_discord.sdklogs import quiet_selection_lines
 from tap_discord.settings import CONFIG_SCHEMA, TapSettings, setting_first
 from tap_discord.sharedlists import SharedLists
 from tap_discord.streams.following import MESSAGE_FOLLOWER_STREAMS
@@ -73,6 +74,7 @@ class TapDiscord(Tap):
 
     def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
         """Validate the settings JSON Schema cannot express, before any request."""
+        quiet_selection_lines()  # before the SDK resolves the catalog's selection
         super().__init__(*args, validate_config=validate_config, **kwargs)
         # No deep copy per STATE; a private SDK attribute (see sdkcontract.py).
         self._state_writer = JsonStateWriter(self.message_writer)
