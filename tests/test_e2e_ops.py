@@ -154,9 +154,10 @@ def test_two_shard_jobs_at_once_share_the_global_limit_without_a_429(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     pg: ThrowawayPostgres = request.getfixturevalue("postgres")
-    # Each shard alone would go above its share: 25 channels' pages at once.
+    # Each shard alone would go above its share: 25 channels' pages at once, then the
+    # reaction lists of their messages, fetched at the global rate.
     spec = WorldSpec.bench_rate_limited(
-        guilds=2, text_channels=25, messages_per_channel=200, members=50, audit_log_entries=20
+        guilds=2, text_channels=25, messages_per_channel=120, members=50, audit_log_entries=20
     )
     with Emulator(spec, bot_token=TOKEN) as emu:
         emu.settings.update(rate_limits="real")  # 50 requests/s for the one bot token
