@@ -299,10 +299,14 @@ def test_a_full_spill_budget_waits_like_a_full_memory_budget() -> None:
         assert wait_until(lambda: p.spilled_bytes == pages(5))
 
         def quiet() -> bool:
-            """Later targets wait for room, target 0 for the main thread: none fetches."""
+            """Later targets wait for room, target 0 for the main thread: none fetches.
+
+            Target 0 holds one page, or both when its worker took the free memory
+            slot before another target's did.
+            """
             with p._lock:
                 idle = all(lane.reserved == 0 for lane in p._lanes)
-                return idle and p._waiting == {1, 2, 3} and p._lanes[0].held == 1
+                return idle and p._waiting == {1, 2, 3} and p._lanes[0].held >= 1
 
         assert wait_until(quiet)
         fetched = sum(source.fetched.values())
