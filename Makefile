@@ -13,11 +13,9 @@ STAMP := $(VENV)/.installed
 # tests wait on the emulator's rate limits or on subprocesses rather than the CPU, so
 # they run in several pytest-xdist workers, a module to a worker (modules share costly
 # fixtures). The end-to-end tests run beside them, one at a time: runs of one extractor
-# in a Meltano project share `.meltano/run/<plugin>/`, so their chain is the longer one
-# and the unit tests yield the CPU to it (`nice`). `make -O` prints each part's output
-# whole when it ends.
+# in a Meltano project share `.meltano/run/<plugin>/`. `make -O` prints each part's
+# output whole when it ends.
 PYTEST_WORKERS ?= 4
-UNIT_NICE ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
@@ -53,10 +51,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy tap_discord
 
 test: lint typecheck
-	$(MAKE) --no-print-directory -j2 -O UNIT_NICE="nice -n 5" unit e2e
+	$(MAKE) --no-print-directory -j2 -O unit e2e
 
 unit: $(STAMP)
-	$(UNIT_NICE) $(BIN)/pytest -m "not e2e and not slow" -n $(PYTEST_WORKERS) --dist loadscope
+	$(BIN)/pytest -m "not e2e and not slow" -n $(PYTEST_WORKERS) --dist loadscope
 
 e2e: $(STAMP)
 	$(BIN)/pytest -m "e2e and not slow"
