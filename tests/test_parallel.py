@@ -15,7 +15,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,7 +30,16 @@ from tap_discord.prefetch import Page, ParkedPage, Prefetcher
 from tap_discord.ratelimit import RateLimitedAdapter
 from tap_discord.tap import TapDiscord
 from tests.emulator import Emulator, WorldSpec
-from tests.tapharness import ROOT, TapRun, _clean_env, _parse, after_records, interrupt_tap, run_tap
+from tests.tapharness import (
+    ROOT,
+    TapRun,
+    _clean_env,
+    _command,
+    _parse,
+    after_records,
+    interrupt_tap,
+    run_tap,
+)
 
 TOKEN = "parallel-test-token"
 SIGNED_URL_QUERY = re.compile(r"\?ex=[^\"]*")
@@ -697,12 +705,10 @@ def test_a_401_while_reading_messages_is_fatal_and_one_line() -> None:
 # Interruptions -----------------------------------------------------------------------
 
 
-def start_tap(cfg: dict[str, Any], state: dict[str, Any] | None, tmp: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "tap_discord", "--config", dump(tmp, "config", cfg)]
-    if state is not None:
-        cmd += ["--state", dump(tmp, "state", state)]
+def start_tap(cfg: dict[str, Any], tmp: str) -> subprocess.Popen:
+    """The tap, its config in `tmp`, stdout piped (the runs these tests time and signal)."""
     return subprocess.Popen(
-        cmd,
+        _command(tmp, cfg, None, None),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -711,24 +717,15 @@ def start_tap(cfg: dict[str, Any], state: dict[str, Any] | None, tmp: str) -> su
     )
 
 
-def dump(tmp: str, name: str, value: dict[str, Any]) -> str:
-    path = os.path.join(tmp, f"{name}-{time.monotonic_ns()}.json")
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(value, handle)
-    return path
-
-
 def read_until(proc: subprocess.Popen, records: int) -> list[str]:
     """Lines printed until the `records`-th messages RECORD."""
     assert proc.stdout is not None
+    stop = after_records(records, "messages")
     lines: list[str] = []
-    seen = 0
     for line in proc.stdout:
         lines.append(line)
-        if line.startswith('{"type":"RECORD","stream":"messages"'):
-            seen += 1
-            if seen >= records:
-                break
+        if stop(line):
+            break
     return lines
 
 
@@ -759,7 +756,7 @@ def test_records_and_state_reach_the_target_before_a_rate_limit_pause() -> None:
         emu.settings.time_scale = 3.0
         with tempfile.TemporaryDirectory() as tmp:
             started = time.monotonic()
-            proc = start_tap(config(emu, max_workers=8, max_requests_per_second=50), None, tmp)
+            proc = start_tap(config(emu, max_workers=8, max_requests_per_second=50), tmp)
             try:
                 lines = read_until(proc, 100)
                 assert proc.stdout is not None
@@ -782,7 +779,7 @@ def test_sigterm_mid_run_ends_promptly_with_a_state_that_resumes_exactly() -> No
         emu.settings.time_scale = 0.2
         cfg = config(emu, max_workers=8)
         with tempfile.TemporaryDirectory() as tmp:
-            proc = start_tap(cfg, None, tmp)
+            proc = start_tap(cfg, tmp)
             lines = read_until(proc, 150)
             started = time.monotonic()
             proc.send_signal(signal.SIGTERM)
@@ -806,7 +803,7 @@ def test_sigint_mid_run_ends_promptly() -> None:
         emu.settings.rate_limits = "real"
         emu.settings.time_scale = 0.2
         with tempfile.TemporaryDirectory() as tmp:
-            proc = start_tap(config(emu, max_workers=8), None, tmp)
+            proc = start_tap(config(emu, max_workers=8), tmp)
             read_until(proc, 150)
             started = time.monotonic()
             proc.send_signal(signal.SIGINT)
