@@ -60,6 +60,18 @@ def test_pins_page_newest_first_by_pinned_at_and_follow_the_channel(emu: Emulato
     assert get(emu, f"/channels/{cid}/messages/pins").json() == {"items": [], "has_more": False}
 
 
+def test_a_message_just_posted_has_no_reactions_or_poll(emu: Emulator) -> None:
+    """Generated history has reactions and polls; a message posted while serving starts
+    bare, so a test's own reactions and votes are the only ones on it."""
+    cid = text_channel(emu)
+    posted = {m["id"] for m in emu.add_messages(cid, 400)}
+    page = get(emu, f"/channels/{cid}/messages", limit=100).json()
+    assert posted >= {m["id"] for m in page}
+    assert not any("reactions" in m or "poll" in m for m in emu.visible_messages(cid)[-400:])
+    history = emu.visible_messages(cid)[:-400]
+    assert any("reactions" in m for m in history), "the world's history keeps its reactions"
+
+
 def test_reaction_users_by_type_and_after_agree_with_the_counts(emu: Emulator) -> None:
     cid = text_channel(emu)
     (mid,) = (m["id"] for m in emu.add_messages(cid, 1))

@@ -371,7 +371,8 @@ class Emulator:
     # live changes ---------------------------------------------------------------------
 
     def add_messages(self, channel_id: str, count: int) -> list[dict[str, Any]]:
-        """Post `count` new messages now (ids increase; timestamps = now). Thread-safe."""
+        """Post `count` new messages now (ids increase; timestamps = now; no reactions or
+        poll yet: `react`, `post_poll`). Thread-safe."""
         log = self._message_log(channel_id)
         factory = self.world.factory
         with factory.lock:

@@ -340,6 +340,9 @@ class MessageFactory:
             self._make_webhook(r, msg, pool)
         if msg["type"] in (0, 19):
             self._decorate(r, msg, pool, ms)
+        if base_index < 0:  # posted while serving: nobody has reacted or voted yet
+            msg.pop("reactions", None)
+            msg.pop("poll", None)
         if msg["type"] == 0 and r.random() < 0.004 * rich:
             self.make_voice_message(r, msg, ms)
         return msg
