@@ -28,6 +28,7 @@ version, and a closed schema would reject records the day it does.
 
 from __future__ import annotations
 
+import json
 import typing as t
 
 from singer_sdk import typing as th
@@ -100,14 +101,25 @@ def merge(*groups: Fields) -> Fields:
     return tuple(by_name.values())
 
 
-def nested(*props: th.Property[t.Any]) -> th.ObjectType:
-    """An object inside a record: exact types, every key optional, extra keys allowed."""
-    return th.ObjectType(*(optional(prop) for prop in props), additional_properties=True)
+def nested(*props: th.Property[t.Any]) -> th.CustomType:
+    """An object inside a record: exact types, every key optional, extra keys allowed.
+
+    Its JSON Schema is built here, once: objects such as the user or the message recur
+    hundreds of times across the schemas, and the SDK would rebuild each occurrence
+    (the messages schema alone took a tenth of a second, at every start of the tap).
+    """
+    built = th.ObjectType(*(optional(prop) for prop in props), additional_properties=True)
+    return th.CustomType(built.to_dict())
 
 
 def record(*groups: Fields) -> dict[str, t.Any]:
-    """A stream's record schema: the presence rules of the fields as written."""
-    return th.PropertiesList(*merge(*groups), additional_properties=True).to_dict()
+    """A stream's record schema: the presence rules of the fields as written.
+
+    A deep copy (through JSON, the fastest way for plain data): the nested objects'
+    schemas are shared, and each stream owns its own.
+    """
+    schema = th.PropertiesList(*merge(*groups), additional_properties=True).to_dict()
+    return t.cast("dict[str, t.Any]", json.loads(json.dumps(schema)))
 
 
 def added(name: str, what: str) -> th.Property[t.Any]:

@@ -113,7 +113,7 @@ RESOLVED = nested(
 )
 
 
-def message_fields(snapshot: th.ObjectType) -> Fields:
+def message_fields(snapshot: th.CustomType) -> Fields:
     """Every message field except ``referenced_message``, which is a message itself.
 
     ``snapshot`` types the items of ``message_snapshots``, whose ``message`` is in turn
