@@ -1,9 +1,10 @@
 """The main job run by an orchestrator: Dagster, through dagster-meltano.
 
-`make dagster-venv` installs Dagster into a virtualenv of its own (a fresh clone does it
-here); Dagster's own test entry point, `execute_in_process`
-(`orchestrate/dagster/run_job.py`), runs the Dagster job made from the Meltano job
-`discord-to-postgres` against the emulator into this module's throwaway PostgreSQL.
+`make dagster-venv` installs Dagster into a virtualenv of its own (`make test` does it
+beside the static checks; a run of this module alone does it here). Dagster's own test
+entry point, `execute_in_process` (`orchestrate/dagster/run_job.py`), runs the Dagster
+job made from the Meltano job `discord-to-postgres` against the emulator into this
+module's throwaway PostgreSQL.
 """
 
 from __future__ import annotations
