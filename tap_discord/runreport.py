@@ -74,6 +74,22 @@ class RunReport:
         self.skips: list[Skip] = []
         self.finished = False
 
+    def follow(
+        self,
+        records: Mapping[str, int],
+        rate_limits: Callable[[], RateLimitStats | None],
+        invalid_request_limit: int,
+    ) -> None:
+        """Where the summary reads the run's figures.
+
+        `records`: the writer's counts, live; `rate_limits`: the limiter's statistics
+        (the limiter may not exist yet); `invalid_request_limit`: what the invalid
+        requests are held against.
+        """
+        self.records = records
+        self.rate_limits = rate_limits
+        self.invalid_request_limit = invalid_request_limit
+
     def skip(self, stream: str, where: Mapping[str, t.Any] | None, reason: str) -> None:
         """Note a guild, channel or stream skipped, with the reason given in its warning."""
         place = ", ".join(f"{key}={value}" for key, value in (where or {}).items())

@@ -79,21 +79,23 @@ class TapDiscord(Tap):
         # No deep copy per STATE; a private SDK attribute (see sdkcontract.py).
         self._state_writer = JsonStateWriter(self.message_writer)
         self.run_report = CURRENT_RUN.get()
-        writer = self.message_writer
-        if isinstance(writer, FastSingerWriter):
-            writer.tick = self.progress.tick
-            if self.run_report is not None:
-                self.run_report.records = writer.record_counts
-        if self.run_report is not None:
-            self.run_report.rate_limits = self.rate_limit_stats
-            self.run_report.invalid_request_limit = int(
-                self.config.get("invalid_request_limit", 1000)
-            )
+        self.count_output()
         if validate_config:
             errors = self.settings.problems()
             if errors:
                 raise ConfigValidationError("Config validation failed", errors=errors)
             self.check_catalog()
+
+    def count_output(self) -> None:
+        """Let the progress lines and the run summary count what the writer sends."""
+        writer = self.message_writer
+        records: dict[str, int] = {}
+        if isinstance(writer, FastSingerWriter):
+            writer.tick = self.progress.tick
+            records = writer.record_counts
+        if self.run_report is not None:
+            limit = int(self.config.get("invalid_request_limit", 1000))
+            self.run_report.follow(records, self.rate_limit_stats, limit)
 
     @override
     def discover_streams(self) -> list[DiscordStream]:
