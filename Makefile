@@ -58,9 +58,9 @@ test: $(STAMP)
 
 static: lint typecheck
 
-# Python writes no bytecode where PYTHONDONTWRITEBYTECODE is set (as on CI machines);
-# the tests start the tap some 400 times, and each start would compile the package
-# from source again.
+# Python writes no bytecode when PYTHONDONTWRITEBYTECODE is set (the machines this
+# project is developed on set it); the tests start the tap some 400 times, and each
+# start would compile the package from source again.
 bytecode: $(STAMP)
 	$(BIN)/python -m compileall -q tap_discord tests scripts bench
 
