@@ -1026,3 +1026,30 @@ def test_prioritized_threads_take_global_slots_lowest_value_first() -> None:
     last = [max(t for t, *rest in server.log if f"/channels/{c}/" in str(rest)) for c in range(8)]
     assert last == sorted(last), "lanes finish in priority order"
     assert last[0] < times[0] + 40 / 50, "lane 0 barely waits"
+
+
+def test_the_stats_can_be_read_from_inside_the_limiter_as_a_signal_handler_does() -> None:
+    """SIGTERM's handler runs on the main thread wherever it is, also inside the
+    limiter's lock, and the run summary it logs reads `stats`: that must not hang."""
+    read: list[RateLimitStats] = []
+    limiter: RateLimiter | None = None
+    handled = threading.Event()
+
+    def clock() -> float:  # the limiter reads its clock while it holds its lock
+        if limiter is not None and not handled.is_set():
+            handled.set()  # `stats` reads the clock too
+            read.append(limiter.stats)
+        return 0.0
+
+    limiter = RateLimiter(max_requests_per_second=50, clock=clock, sleep=lambda _: None)
+
+    def one_request() -> None:
+        assert limiter is not None
+        with limiter.acquire("GET", "https://discord.com/api/v10/users/@me"):
+            pass
+
+    worker = threading.Thread(target=one_request, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "reading the stats inside the limiter's lock hung"
+    assert len(read) == 1 and read[0].requests == 0

@@ -78,7 +78,10 @@ class RateLimiter:
         self._clock = clock
         self._wall_clock = wall_clock
         log = logger or logging.getLogger("tap_discord.ratelimit")
-        self._lock = threading.Lock()  # guards every policy and counter below
+        # Guards every policy and counter below. Reentrant: SIGTERM's handler runs on the
+        # main thread wherever it is, inside this lock too, and reads `stats` for the
+        # run summary (with a plain lock, the thread would wait on itself forever).
+        self._lock = threading.RLock()
         self._local = threading.local()  # each thread's priority
         self._buckets = BucketTable(
             max_header_wait=self.max_header_wait, wall_clock=wall_clock, log=log
