@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,8 @@ SECRET_SETTINGS = ("bot_token", "client_secret", "refresh_token", "access_token"
 MIN_SECRET_LENGTH = 8
 #: Every tap run is at DEBUG, the level most likely to leak a header or a body.
 LOG_LEVEL_ENV = {"TAP_DISCORD_LOGLEVEL": "DEBUG"}
+#: How long a tap may take to stop after `interrupt_tap` signals it.
+STOP_SECONDS = 60
 
 
 def scaled_global_share(time_scale: float) -> float:
@@ -193,10 +196,17 @@ def interrupt_tap(
             if stop(line):
                 proc.send_signal(sig)
                 break
-        if sig != signal.SIGKILL:
-            lines.extend(proc.stdout)
-        code = proc.wait(30)
+        hung = threading.Event()
+        killer = threading.Timer(STOP_SECONDS, lambda: (hung.set(), proc.kill()))
+        killer.start()  # a tap that does not stop fails its test instead of hanging it
+        try:
+            if sig != signal.SIGKILL:
+                lines.extend(proc.stdout)
+            code = proc.wait(STOP_SECONDS)
+        finally:
+            killer.cancel()
         proc.stdout.close()
+        assert not hung.is_set(), f"the tap did not stop within {STOP_SECONDS} s of {sig.name}"
         err.seek(0)
         stderr = err.read()
     assert_no_secrets("".join(lines) + stderr, config)
