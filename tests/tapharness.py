@@ -6,6 +6,7 @@ state and catalog files, Singer messages on stdout and logs on stderr.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -166,6 +167,20 @@ def run_tap(
     return TapRun(proc.returncode, proc.stdout, proc.stderr, _parse(proc.stdout))
 
 
+@contextlib.contextmanager
+def must_stop(proc: subprocess.Popen, signal_name: str) -> Iterator[None]:
+    """Around reading a signalled tap's last output: a tap still running `STOP_SECONDS`
+    later is killed and fails the test, instead of hanging the suite."""
+    hung = threading.Event()
+    killer = threading.Timer(STOP_SECONDS, lambda: (hung.set(), proc.kill()))
+    killer.start()
+    try:
+        yield
+    finally:
+        killer.cancel()
+    assert not hung.is_set(), f"the tap did not stop within {STOP_SECONDS} s of {signal_name}"
+
+
 def interrupt_tap(
     config: dict[str, Any],
     stop: Callable[[str], bool],
@@ -196,17 +211,11 @@ def interrupt_tap(
             if stop(line):
                 proc.send_signal(sig)
                 break
-        hung = threading.Event()
-        killer = threading.Timer(STOP_SECONDS, lambda: (hung.set(), proc.kill()))
-        killer.start()  # a tap that does not stop fails its test instead of hanging it
-        try:
+        with must_stop(proc, sig.name):
             if sig != signal.SIGKILL:
                 lines.extend(proc.stdout)
             code = proc.wait(STOP_SECONDS)
-        finally:
-            killer.cancel()
         proc.stdout.close()
-        assert not hung.is_set(), f"the tap did not stop within {STOP_SECONDS} s of {sig.name}"
         err.seek(0)
         stderr = err.read()
     assert_no_secrets("".join(lines) + stderr, config)

@@ -38,6 +38,7 @@ from tests.tapharness import (
     _parse,
     after_records,
     interrupt_tap,
+    must_stop,
     run_tap,
 )
 
@@ -784,8 +785,9 @@ def test_sigterm_mid_run_ends_promptly_with_a_state_that_resumes_exactly() -> No
             started = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             assert proc.stdout is not None
-            lines += proc.stdout.readlines()
-            proc.wait(15)
+            with must_stop(proc, "SIGTERM"):
+                lines += proc.stdout.readlines()
+                proc.wait(15)
             assert time.monotonic() - started < 5, "no thread kept the process alive"
         stopped = TapRun(proc.returncode, "", "", _parse("".join(lines)))
         assert proc.returncode == 0
