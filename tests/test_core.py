@@ -8,6 +8,7 @@ from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
 from tap_discord.tap import TapDiscord
 from tests.emulator import Emulator, WorldSpec
+from tests.emulator.control import writable_channels
 
 TOKEN = "standard-tests-bot-token"
 
@@ -16,6 +17,21 @@ TOKEN = "standard-tests-bot-token"
 # Pins are opt-in in the emulator's worlds: two per channel give `pins` records.
 _WORLD = dataclasses.replace(WorldSpec.small(), pins_per_channel=2)
 _EMULATOR = Emulator(_WORLD, bot_token=TOKEN).__enter__()
+
+
+def _vote_and_react_everywhere() -> None:
+    """A voted, reacted poll as the newest message of every readable channel: the
+    generated history's polls are few, and follow the clock (some days, none is among
+    the messages the suite's record limit reads, and `poll_votes` would be empty)."""
+    for channel in writable_channels(_EMULATOR):
+        guild = _EMULATOR.world.guild_of[channel]
+        user = str(_EMULATOR.world.members[guild][0]["user"]["id"])
+        poll = _EMULATOR.post_poll(channel, ["Yes", "No"])["id"]
+        _EMULATOR.vote(channel, poll, 1, user)
+        _EMULATOR.react(channel, poll, {"id": None, "name": "👍"}, user)
+
+
+_vote_and_react_everywhere()
 
 _CONFIG = {"bot_token": TOKEN, "api_url": _EMULATOR.api_url}
 
